@@ -1,0 +1,39 @@
+"""numpyro_semipar: structural econometrics for NumPyro.
+
+Subpackages
+-----------
+npmle
+    mixSQP solver, EM, and the profile log-likelihood of semi-parametric mixture models.
+moments
+    Simulated moments, weighting, smoothing and indirect-inference building blocks.
+panel
+    Interactive fixed effects, C-Lasso and Su–Ju grouped panels.
+distributions
+    NumPyro distributions built on the cores (profiled mixtures, quasi-likelihoods).
+mcmc
+    Gradient-free Metropolis–Hastings kernels (BlackJAX-style and NumPyro ``MCMCKernel``).
+frequentist
+    Estimators returning :class:`~numpyro_semipar.reporting.EstimationResult`.
+reporting
+    The shared result object, summaries and ArviZ conversion.
+
+Importing the package never changes JAX's global configuration (x64 stays as the user set it).
+"""
+
+import importlib
+
+from ._warnings import ConvergenceWarning, IdentificationWarning
+from ._x64 import float64
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = ("distributions", "frequentist", "mcmc", "moments", "npmle", "panel", "reporting")
+
+__all__ = ["ConvergenceWarning", "IdentificationWarning", "float64", *_SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    # Subpackages load on first use: importing numpyro_semipar stays cheap.
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

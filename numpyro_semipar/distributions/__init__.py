@@ -1,0 +1,3 @@
+"""distributions subpackage."""
+
+__all__: list[str] = []

@@ -1,0 +1,18 @@
+"""Frequentist estimators: ``fit(...) -> EstimationResult``.
+
+Each estimator lives in its own module; this package re-exports the public names.
+"""
+
+from ._maximum_likelihood import MaximumLikelihood as MaximumLikelihood
+from ._maximum_likelihood import covariance_from_scores as covariance_from_scores
+from ._mode import ModeResult as ModeResult
+from ._mode import find_mode as find_mode
+from ._mode import inverse_information as inverse_information
+
+__all__ = [
+    "MaximumLikelihood",
+    "ModeResult",
+    "covariance_from_scores",
+    "find_mode",
+    "inverse_information",
+]

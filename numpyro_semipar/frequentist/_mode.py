@@ -1,0 +1,179 @@
+"""Mode finding with the curvature at the mode: the starting point of every estimator here.
+
+:func:`find_mode` maximises a log density over a pytree with optimistix's BFGS in float64 and
+returns the mode, the Hessian there and its negative inverse. :class:`MaximumLikelihood` uses it
+for estimation; the random-walk kernels use it for a Dynare-style start (mode plus inverse
+Hessian as the proposal covariance).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
+
+from .._warnings import ConvergenceWarning
+from .._x64 import float64
+
+__all__ = ["ModeResult", "find_mode", "inverse_information"]
+
+
+class ModeResult(NamedTuple):
+    """Mode of a log density and the curvature there.
+
+    Attributes
+    ----------
+    position : pytree
+        The mode, with the structure of the initial position.
+    logdensity : float
+        Log density at the mode.
+    hessian : array of shape (k, k)
+        Hessian of the log density at the mode, in flattened-position order.
+    covariance : array of shape (k, k)
+        ``inv(-hessian)`` (the Laplace covariance); NaN where the Hessian is not negative
+        definite.
+    converged : bool
+        Whether BFGS met its tolerance and the gradient is small at the mode.
+    num_steps : int
+        Number of BFGS iterations.
+    gradient_norm : float
+        Infinity norm of the gradient at the mode.
+    message : str
+        Solver status.
+    """
+
+    position: Any
+    logdensity: float
+    hessian: np.ndarray
+    covariance: np.ndarray
+    converged: bool
+    num_steps: int
+    gradient_norm: float
+    message: str
+
+
+def inverse_information(
+    information: np.ndarray, names: list[str] | None = None, *, rcond: float = 1e-10
+) -> tuple[np.ndarray, list[str]]:
+    """Invert an information matrix, reporting which parameters it does not identify.
+
+    Parameters
+    ----------
+    information : array of shape (k, k)
+        Symmetric information matrix (negative Hessian, OPG, ...).
+    names : list of str, optional
+        Parameter names, for the report.
+    rcond : float
+        Eigenvalues below ``rcond * max(eigenvalue)`` count as zero.
+
+    Returns
+    -------
+    covariance : array of shape (k, k)
+        The inverse; rows and columns of parameters in a near-null direction are NaN.
+    unidentified : list of str
+        Names of the parameters with weight in a near-null direction (empty when regular).
+    """
+    info = np.asarray(information, dtype=np.float64)
+    k = info.shape[0]
+    names = list(names) if names is not None else [f"x[{i}]" for i in range(k)]
+    if k == 0:
+        return np.zeros((0, 0)), []
+    if not np.all(np.isfinite(info)):
+        return np.full((k, k), np.nan), names
+    sym = (info + info.T) / 2.0
+    evals, evecs = np.linalg.eigh(sym)
+    scale = max(float(np.max(np.abs(evals))), np.finfo(float).tiny)
+    null = evals <= rcond * scale
+    if not null.any():
+        return np.linalg.inv(sym), []
+    weights = np.abs(evecs[:, null]).max(axis=1)
+    involved = weights > 1e-3
+    cov = np.linalg.pinv(sym, rcond=rcond, hermitian=True)
+    cov[involved, :] = np.nan
+    cov[:, involved] = np.nan
+    return cov, [n for n, bad in zip(names, involved, strict=True) if bad]
+
+
+def find_mode(
+    logdensity_fn: Callable[[Any], jax.Array],
+    init_position: Any,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    max_steps: int = 2000,
+    gradient_tol: float = 1e-4,
+    warn: bool = True,
+) -> ModeResult:
+    """Maximise a log density with BFGS (optimistix, float64) and return the curvature.
+
+    Parameters
+    ----------
+    logdensity_fn : callable
+        ``position -> scalar`` log density (or log-likelihood), differentiable with JAX.
+    init_position : pytree
+        Starting point; its structure is that of the returned mode.
+    rtol, atol : float
+        Relative and absolute tolerances of optimistix's BFGS (on steps and function values).
+    max_steps : int
+        Iteration limit.
+    gradient_tol : float
+        The run counts as converged only if, besides BFGS's own test, the gradient's infinity
+        norm at the mode is below ``gradient_tol * max(1, |logdensity|)``.
+    warn : bool
+        Emit a :class:`ConvergenceWarning` when the run did not converge.
+
+    Returns
+    -------
+    ModeResult
+    """
+    with float64():
+        flat0, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, float), init_position))
+        if flat0.size == 0:
+            raise ValueError("init_position has no parameters to optimise")
+
+        def negative(flat, _):
+            return -logdensity_fn(unravel(flat))
+
+        value0 = negative(flat0, None)
+        if not bool(jnp.isfinite(value0)):
+            raise ValueError(
+                f"the log density is not finite at the starting point ({-float(value0)}); "
+                "choose init values inside the support"
+            )
+        solver = optx.BFGS(rtol=rtol, atol=atol)
+        solution = optx.minimise(negative, solver, flat0, max_steps=max_steps, throw=False)
+        mode = solution.value
+        value, grad = jax.value_and_grad(lambda f: -negative(f, None))(mode)
+        hessian = jax.hessian(lambda f: -negative(f, None))(mode)
+        hessian = np.asarray(hessian)
+        grad_norm = float(jnp.max(jnp.abs(grad)))
+        success = bool(solution.result == optx.RESULTS.successful)
+        small_gradient = grad_norm <= gradient_tol * max(1.0, abs(float(value)))
+        converged = success and small_gradient and bool(jnp.isfinite(value))
+        message = "converged" if converged else _failure_message(solution, grad_norm, success)
+        covariance, _ = inverse_information(-hessian)
+        num_steps = int(solution.stats["num_steps"])
+        if not converged and warn:
+            warnings.warn(f"mode finding did not converge: {message}", ConvergenceWarning, 2)
+        return ModeResult(
+            position=jax.tree.map(np.asarray, unravel(mode)),
+            logdensity=float(value),
+            hessian=hessian,
+            covariance=covariance,
+            converged=converged,
+            num_steps=num_steps,
+            gradient_norm=grad_norm,
+            message=message,
+        )
+
+
+def _failure_message(solution, grad_norm: float, success: bool) -> str:
+    if not success:
+        return f"BFGS stopped with status {solution.result!s} (|grad|_inf = {grad_norm:.3g})"
+    return f"BFGS met its step tolerance but |grad|_inf = {grad_norm:.3g} is not small"

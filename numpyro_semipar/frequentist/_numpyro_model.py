@@ -1,0 +1,184 @@
+"""A NumPyro model seen as a log-likelihood over its latent sites.
+
+Latent ``sample`` and ``param`` sites are the parameters; observed sites (including
+``numpyro.factor``) make the log-likelihood. Values are substituted in the constrained space, so
+Hessians and covariances are in the parameters' natural units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.distributions import biject_to
+from numpyro.infer import init_to_median, init_to_value
+from numpyro.infer.util import initialize_model
+
+from .._params import ParamLayout, param_layout
+
+__all__ = ["ModelLikelihood", "model_likelihood"]
+
+
+class ModelLikelihood(NamedTuple):
+    """Functions of the flat constrained parameter vector of a NumPyro model.
+
+    Attributes
+    ----------
+    layout : ParamLayout
+        Names and shapes of the latent sites.
+    init_constrained : array
+        Flat starting point (constrained space).
+    to_constrained, to_unconstrained : callable
+        Bijections between the flat unconstrained and constrained vectors.
+    loglik : callable
+        Flat constrained vector -> total log-likelihood (plus log prior when ``map=True``).
+    pointwise_loglik : callable
+        Flat constrained vector -> (n,) per-observation log-likelihoods.
+    nobs : int
+        Number of observations (length of the per-observation vector).
+    observed_sites : list of str
+        Names of the observed sites.
+    """
+
+    layout: ParamLayout
+    init_constrained: jax.Array
+    to_constrained: Callable
+    to_unconstrained: Callable
+    loglik: Callable
+    pointwise_loglik: Callable
+    nobs: int
+    observed_sites: list[str]
+
+
+def _site_log_prob(site) -> jax.Array:
+    log_prob = site["fn"].log_prob(site["value"])
+    if site.get("scale") is not None:
+        log_prob = site["scale"] * log_prob
+    return jnp.asarray(log_prob)
+
+
+def model_likelihood(
+    model: Callable,
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any],
+    *,
+    init_params: Mapping[str, Any] | None = None,
+    include_prior: bool = False,
+    rng_key: jax.Array | None = None,
+) -> ModelLikelihood:
+    """Analyse a NumPyro model and return its log-likelihood as flat-vector functions."""
+    rng_key = jax.random.key(0) if rng_key is None else rng_key
+    strategy = init_to_median() if init_params is None else init_to_value(values=init_params)
+    try:
+        model_info = initialize_model(
+            rng_key,
+            model,
+            init_strategy=strategy,
+            model_args=model_args,
+            model_kwargs=dict(model_kwargs),
+            validate_grad=False,
+        )
+    except RuntimeError as error:
+        if "valid initial parameters" not in str(error):
+            raise
+        raise ValueError(
+            "the log density is not finite at the starting point "
+            f"(init_params={dict(init_params) if init_params else 'prior medians'}); "
+            "pass init_params inside the support"
+        ) from None
+    trace = model_info.model_trace
+    latent = {
+        name: site
+        for name, site in trace.items()
+        if site["type"] in ("sample", "param")
+        and not site.get("is_observed", False)
+        and name in model_info.param_info.z
+    }
+    observed = [
+        name for name, site in trace.items() if site["type"] == "sample" and site["is_observed"]
+    ]
+    if not observed:
+        raise ValueError(
+            "the model has no observed site: pass data with `obs=` (or use numpyro.factor) so "
+            "that it defines a likelihood"
+        )
+    if not latent:
+        raise ValueError("the model has no latent sample or param site to estimate")
+
+    transforms = {}
+    for name, site in latent.items():
+        if site["type"] == "param":
+            constraint = site["kwargs"].get("constraint")
+            transforms[name] = biject_to(constraint) if constraint is not None else None
+        else:
+            transforms[name] = biject_to(site["fn"].support)
+    unconstrained0 = {name: model_info.param_info.z[name] for name in latent}
+    constrained0 = {
+        name: (transforms[name](z) if transforms[name] is not None else z)
+        for name, z in unconstrained0.items()
+    }
+    layout = param_layout(constrained0)
+    unc_layout = param_layout(unconstrained0)
+
+    def to_constrained(flat_unconstrained):
+        values = unc_layout.unravel(flat_unconstrained)
+        return layout.ravel(
+            {n: (transforms[n](v) if transforms[n] is not None else v) for n, v in values.items()}
+        )
+
+    def to_unconstrained(flat_constrained):
+        values = layout.unravel(flat_constrained)
+        return unc_layout.ravel(
+            {
+                n: (transforms[n].inv(v) if transforms[n] is not None else v)
+                for n, v in values.items()
+            }
+        )
+
+    def _trace(flat_constrained):
+        values = layout.unravel(flat_constrained)
+        substituted = handlers.substitute(handlers.seed(model, rng_key), data=values)
+        return handlers.trace(substituted).get_trace(*model_args, **model_kwargs)
+
+    def pointwise_terms(flat_constrained):
+        tr = _trace(flat_constrained)
+        return {name: _site_log_prob(tr[name]) for name in observed}
+
+    def loglik(flat_constrained):
+        tr = _trace(flat_constrained)
+        total = sum(jnp.sum(_site_log_prob(tr[name])) for name in observed)
+        if include_prior:
+            total = total + sum(
+                jnp.sum(_site_log_prob(tr[name])) for name in latent if tr[name]["type"] == "sample"
+            )
+        return total
+
+    shapes = {name: np.shape(v) for name, v in pointwise_terms(layout.ravel(constrained0)).items()}
+    leading = {s[0] for s in shapes.values() if len(s) >= 1}
+
+    def pointwise_loglik(flat_constrained):
+        terms = pointwise_terms(flat_constrained)
+        if len(leading) != 1 or any(len(s) == 0 for s in shapes.values()):
+            raise ValueError(
+                "per-observation log-likelihoods need every observed site to share one leading "
+                f"(observation) dimension; got shapes {shapes}"
+            )
+        return sum(jnp.sum(t.reshape(t.shape[0], -1), axis=1) for t in terms.values())
+
+    nobs = (
+        next(iter(leading)) if len(leading) == 1 else int(sum(np.prod(s) for s in shapes.values()))
+    )
+    return ModelLikelihood(
+        layout=layout,
+        init_constrained=layout.ravel(constrained0),
+        to_constrained=to_constrained,
+        to_unconstrained=to_unconstrained,
+        loglik=loglik,
+        pointwise_loglik=pointwise_loglik,
+        nobs=int(nobs),
+        observed_sites=observed,
+    )

@@ -1,0 +1,3 @@
+"""mcmc subpackage."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""moments subpackage."""
+
+__all__: list[str] = []

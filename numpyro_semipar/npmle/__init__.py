@@ -1,0 +1,3 @@
+"""npmle subpackage."""
+
+__all__: list[str] = []

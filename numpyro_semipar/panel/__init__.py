@@ -1,0 +1,3 @@
+"""panel subpackage."""
+
+__all__: list[str] = []

@@ -1,0 +1,202 @@
+"""The result object every frequentist estimator in the package returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._params import ParamLayout, param_layout
+from ._summary import EstimationSummary
+
+__all__ = ["EstimationResult"]
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class EstimationResult:
+    """Point estimates, their covariance and estimator diagnostics.
+
+    Parameters
+    ----------
+    params : dict of str to array
+        Estimates by site (or field) name, in the constrained (natural) space.
+    cov : array of shape (k, k) or None
+        Covariance of the flattened parameter vector, ordered as :attr:`param_names`.
+        Entries are NaN for parameters that are not identified.
+    estimator : str
+        Name of the estimator (``"MaximumLikelihood"``, ``"SMM"``, ...).
+    nobs : int, optional
+        Number of observations.
+    loglik : float, optional
+        Maximised log-likelihood (or quasi-log-likelihood), when defined.
+    converged : bool
+        Whether the optimiser reported convergence.
+    objective : float, optional
+        Value of the minimised objective at the estimate.
+    objective_name : str
+        What :attr:`objective` is (``"negative mean log-likelihood"``, ``"SMM criterion"``).
+    cov_type : str
+        How :attr:`cov` was computed (``"hessian"``, ``"sandwich"``, ...).
+    message : str
+        Solver status message.
+    num_iter : int, optional
+        Number of optimiser iterations.
+    extra : dict
+        Estimator-specific fields (``groups``, ``mixing``, ``j_test``, ...). Each key is also
+        readable as an attribute: ``result.extra["groups"]`` is ``result.groups``.
+
+    Notes
+    -----
+    :meth:`summary` gives a statsmodels-style table and :meth:`to_arviz` an ``xarray.DataTree``
+    that ArviZ's ``summary(kind="stats")`` and ``plot_forest`` accept.
+    """
+
+    params: dict[str, np.ndarray]
+    cov: np.ndarray | None
+    estimator: str
+    nobs: int | None = None
+    loglik: float | None = None
+    converged: bool = True
+    objective: float | None = None
+    objective_name: str = "objective"
+    cov_type: str = "none"
+    message: str = ""
+    num_iter: int | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Mapping):
+            raise TypeError("params must be a dict of name -> array")
+        self.params = {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()}
+        self._layout = param_layout(self.params)
+        k = self._layout.size
+        if self.cov is not None:
+            cov = np.asarray(self.cov, dtype=np.float64)
+            if cov.shape != (k, k):
+                raise ValueError(
+                    f"cov has shape {cov.shape}, expected ({k}, {k}) for parameters "
+                    f"{list(self._layout.flat_names)}"
+                )
+            self.cov = cov
+        self.converged = bool(self.converged)
+
+    # -- attribute access to estimator-specific fields -------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: expose ``extra`` entries as attributes.
+        extra = self.__dict__.get("extra")
+        if extra is not None and name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("extra", {})))
+
+    # -- flat views ------------------------------------------------------------------------
+    @property
+    def layout(self) -> ParamLayout:
+        """Layout of :attr:`params` as a flat vector."""
+        return self._layout
+
+    @property
+    def param_names(self) -> list[str]:
+        """Flat parameter names such as ``"beta[0]"``, in :attr:`cov` order."""
+        return list(self._layout.flat_names)
+
+    @property
+    def flat_params(self) -> np.ndarray:
+        """The estimates as one flat vector, in :attr:`param_names` order."""
+        return np.asarray(self._layout.ravel(self.params), dtype=np.float64)
+
+    @property
+    def std_errors(self) -> dict[str, np.ndarray]:
+        """Standard errors by site name, shaped like :attr:`params` (NaN when unavailable)."""
+        return self._layout.unravel_numpy(self.flat_std_errors)
+
+    @property
+    def flat_std_errors(self) -> np.ndarray:
+        """Standard errors as a flat vector, in :attr:`param_names` order."""
+        if self.cov is None:
+            return np.full(self._layout.size, np.nan)
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(np.diag(self.cov))
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald confidence intervals, one row per flat parameter."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must lie in (0, 1), got {level}")
+        z = stats.norm.ppf(0.5 + level / 2.0)
+        est, se = self.flat_params, self.flat_std_errors
+        lo_name, hi_name = _interval_names(level)
+        return pd.DataFrame(
+            {lo_name: est - z * se, hi_name: est + z * se}, index=pd.Index(self.param_names)
+        )
+
+    # -- reports ---------------------------------------------------------------------------
+    def summary(self, level: float = 0.95) -> EstimationSummary:
+        """Coefficient table: estimate, std. error, z, p-value and a Wald interval.
+
+        Returns
+        -------
+        EstimationSummary
+            A :class:`pandas.DataFrame` (one row per flat parameter) whose printed form adds a
+            statsmodels-style header with the estimator, sample size, log-likelihood,
+            convergence and covariance type.
+        """
+        est, se = self.flat_params, self.flat_std_errors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = est / se
+        p = 2.0 * stats.norm.sf(np.abs(z))
+        table = pd.DataFrame(
+            {"estimate": est, "std. error": se, "z": z, "p-value": p},
+            index=pd.Index(self.param_names, name="parameter"),
+        )
+        table = pd.concat([table, self.conf_int(level)], axis=1)
+        return EstimationSummary(table, header=self._header())
+
+    def _header(self) -> list[tuple[str, str]]:
+        rows = [("Estimator", self.estimator)]
+        if self.nobs is not None:
+            rows.append(("No. observations", str(self.nobs)))
+        if self.loglik is not None:
+            rows.append(("Log-likelihood", f"{self.loglik:.6g}"))
+        if self.objective is not None:
+            rows.append((self.objective_name.capitalize(), f"{self.objective:.6g}"))
+        rows.append(("Converged", "yes" if self.converged else "NO"))
+        if self.num_iter is not None:
+            rows.append(("Iterations", str(self.num_iter)))
+        rows.append(("Covariance", self.cov_type))
+        if self.message and not self.converged:
+            rows.append(("Message", self.message))
+        return rows
+
+    def __repr__(self) -> str:
+        return repr(self.summary())
+
+    def to_arviz(self, num_draws: int = 2000, seed: int = 0):
+        """Convert to an ``xarray.DataTree`` for ArviZ.
+
+        The ``posterior`` group holds ``num_draws`` draws (one chain) from the asymptotic normal
+        distribution N(estimate, cov), so ``arviz.summary(..., kind="stats")`` and
+        ``arviz.plot_forest`` work; ESS and R-hat are meaningless for these draws. The
+        ``point_estimate`` and ``vcov`` groups hold the estimates and the covariance, with the
+        estimator's metadata in their ``attrs``.
+
+        Parameters
+        ----------
+        num_draws : int
+            Number of draws from the asymptotic distribution.
+        seed : int
+            Seed of the NumPy generator used for the draws.
+        """
+        from ._arviz import result_to_datatree
+
+        return result_to_datatree(self, num_draws=num_draws, seed=seed)
+
+
+def _interval_names(level: float) -> tuple[str, str]:
+    lo = 100.0 * (1.0 - level) / 2.0
+    return f"{lo:g}%", f"{100.0 - lo:g}%"

@@ -1,0 +1,26 @@
+"""Every example script runs with tiny settings (NumPyro's test_examples pattern)."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
+
+# (script, tiny arguments). Add a row for each new example.
+CASES = [
+    ("regression.py", ["--num-obs", "200", "--no-plots"]),
+]
+
+
+def load(script):
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), EXAMPLES / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("script", "argv"), CASES, ids=[c[0] for c in CASES])
+def test_example_runs(script, argv, tmp_path):
+    # Convention: every example accepts --out (where it writes plots and tables).
+    load(script).main([*argv, "--out", str(tmp_path)])
