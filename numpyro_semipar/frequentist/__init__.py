@@ -3,13 +3,17 @@
 Each estimator lives in its own module; this package re-exports the public names.
 """
 
+from ._indirect_inference import IndirectInference as IndirectInference
 from ._maximum_likelihood import MaximumLikelihood as MaximumLikelihood
 from ._maximum_likelihood import covariance_from_scores as covariance_from_scores
 from ._mode import ModeResult as ModeResult
 from ._mode import find_mode as find_mode
 from ._mode import inverse_information as inverse_information
+from ._smm import SMM as SMM
 
 __all__ = [
+    "SMM",
+    "IndirectInference",
     "MaximumLikelihood",
     "ModeResult",
     "covariance_from_scores",
