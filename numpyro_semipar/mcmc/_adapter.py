@@ -1,0 +1,498 @@
+"""NumPyro ``MCMCKernel`` adapters over BlackJAX-style algorithms.
+
+How a new algorithm plugs in
+----------------------------
+Subclass :class:`BlackJAXKernelAdapter` and implement two methods; the base class does the rest
+(NumPyro model handling, unconstrained positions, ``postprocess_fn``, vectorized/parallel/
+sequential chains, the warm-up counter, extra fields, the evaluation callback):
+
+``init_algorithm(rng_key, position, logdensity_fn, num_warmup)``
+    Returns ``(algorithm_state, adaptation_state)``. ``algorithm_state`` is a NamedTuple
+    with fields ``position`` (a pytree; the unconstrained
+    sample dict for a NumPyro model) and ``logdensity``. ``adaptation_state`` is any pytree
+    (``()`` when the algorithm does not adapt).
+
+``step_algorithm(rng_key, algorithm_state, adaptation_state, logdensity_fn, iteration, num_warmup)``
+    One transition; returns ``(algorithm_state, adaptation_state, info)``. ``iteration``
+    (0-based, counting warm-up) and ``num_warmup`` are traced
+    integers: adapt while ``iteration < num_warmup`` (with ``jax.lax.cond``). ``info`` is a
+    NamedTuple with at least ``acceptance_rate`` (float) and ``num_evaluations`` (int: the number
+    of target evaluations this iteration).
+
+Optionally override ``evaluated_points(info) -> (points, logdensities)`` (the positions, with a
+leading batch axis, and log densities of every target evaluation of the iteration) to support
+``evaluation_callback``. :class:`CovarianceAdaptiveAdapter` implements all three for any kernel
+of the form ``kernel(rng_key, state, logdensity_fn, proposal_cholesky)`` with Haario/
+Robbins–Monro adaptation and an optional Dynare-style mode start.
+
+What a run records
+------------------
+The chain state :class:`MHKernelState` has the fields ``z`` (the sample field),
+``potential_energy``, ``accept_prob`` and ``num_evaluations`` (collected by default; ArviZ maps the
+first two to ``lp`` and ``acceptance_rate``), plus ``iteration``, ``algorithm_state``,
+``adaptation_state`` and ``info``. Any of these, and nested attributes, can be collected with
+``mcmc.run(..., extra_fields=("info.proposal", "info.proposal_logdensity"))`` and read with
+``mcmc.get_extra_fields()``: that is how a candidate archive gets every evaluated point after a
+run. To consume evaluations *during* a run instead (e.g. to stream them to disk), pass
+``evaluation_callback=f``: ``f(points, logdensities)`` is called through
+``jax.debug.callback`` once per chain and iteration (warm-up included) with NumPy arrays of the
+unconstrained points (a dict of arrays with a leading batch axis) and their log densities
+(log posterior in unconstrained space, Jacobian included). The callback must not return
+anything and must not be relied on for ordering between chains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import random
+from jax.flatten_util import ravel_pytree
+from numpyro.infer import init_to_uniform
+from numpyro.infer.mcmc import MCMCKernel
+from numpyro.infer.util import initialize_model
+from numpyro.util import identity, is_prng_key
+
+from .blackjax import _adaptation as _blackjax_adaptation
+
+__all__ = ["BlackJAXKernelAdapter", "CovarianceAdaptiveAdapter", "MHKernelState"]
+
+
+class MHKernelState(NamedTuple):
+    """State of a chain run by a :class:`BlackJAXKernelAdapter`.
+
+    Attributes
+    ----------
+    z : dict or pytree
+        Current unconstrained position (the sample field).
+    potential_energy : float
+        Negative log density at ``z``.
+    accept_prob : float
+        Acceptance statistic of the last iteration.
+    num_evaluations : int
+        Target evaluations in the last iteration.
+    iteration : int
+        Number of iterations done, warm-up included.
+    num_warmup : int
+        Warm-up length of the run that created the state (adaptation stops at it).
+    mean_accept_prob : float
+        Running mean of ``accept_prob`` (shown on the progress bar).
+    algorithm_state : NamedTuple
+        State of the underlying BlackJAX-style algorithm.
+    adaptation_state : pytree
+        State of the adaptation (frozen after warm-up).
+    info : NamedTuple
+        Info of the last iteration (proposals, their log densities, ...).
+    rng_key : jax.Array
+        PRNG key.
+    """
+
+    z: Any
+    potential_energy: jax.Array
+    accept_prob: jax.Array
+    num_evaluations: jax.Array
+    iteration: jax.Array
+    num_warmup: jax.Array
+    mean_accept_prob: jax.Array
+    algorithm_state: Any
+    adaptation_state: Any
+    info: Any
+    rng_key: jax.Array
+
+
+class BlackJAXKernelAdapter(MCMCKernel):
+    """Base class: a NumPyro ``MCMCKernel`` over a BlackJAX-style algorithm.
+
+    See the module docstring for the two methods a subclass implements.
+
+    Parameters
+    ----------
+    model : callable, optional
+        NumPyro model. Exactly one of ``model`` and ``potential_fn`` must be given.
+    potential_fn : callable, optional
+        ``position -> potential energy`` (negative log density); ``init_params`` must then be
+        passed to ``MCMC.run``.
+    init_strategy : callable
+        NumPyro init strategy for models.
+    evaluation_callback : callable, optional
+        ``f(points, logdensities)`` receiving every target evaluation (see module docstring).
+    """
+
+    def __init__(
+        self,
+        model: Callable | None = None,
+        potential_fn: Callable | None = None,
+        *,
+        init_strategy: Callable = init_to_uniform,
+        evaluation_callback: Callable | None = None,
+    ):
+        if not (model is None) ^ (potential_fn is None):
+            raise ValueError("Only one of `model` or `potential_fn` must be specified.")
+        self._model = model
+        self._potential_fn = potential_fn
+        self._init_strategy = init_strategy
+        self._evaluation_callback = evaluation_callback
+        self._potential_fn_gen = None
+        self._postprocess_fn = None
+        self._sample_fn = None
+
+    # ------------------------------------------------------------------ subclass interface
+    def init_algorithm(self, rng_key, position, logdensity_fn, num_warmup):
+        """Return ``(algorithm_state, adaptation_state)`` for one chain (override)."""
+        raise NotImplementedError
+
+    def step_algorithm(
+        self, rng_key, algorithm_state, adaptation_state, logdensity_fn, iteration, num_warmup
+    ):
+        """Return ``(algorithm_state, adaptation_state, info)`` after one transition (override)."""
+        raise NotImplementedError
+
+    def evaluated_points(self, info) -> tuple[Any, jax.Array]:
+        """Return ``(points, logdensities)`` of this iteration's target evaluations (override)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not expose its evaluations to `evaluation_callback`"
+        )
+
+    # ------------------------------------------------------------------ MCMCKernel API
+    @property
+    def model(self):
+        """The NumPyro model (``None`` with ``potential_fn``); ArviZ reads it."""
+        return self._model
+
+    @property
+    def sample_field(self) -> str:
+        """Name of the state field holding the sample."""
+        return "z"
+
+    @property
+    def default_fields(self) -> tuple[str, ...]:
+        """Fields collected on every run."""
+        return ("z", "potential_energy", "accept_prob", "num_evaluations")
+
+    def get_diagnostics_str(self, state) -> str:
+        """Progress-bar text."""
+        return f"acc. prob={float(state.mean_accept_prob):.2f}"
+
+    def postprocess_fn(self, model_args, model_kwargs):
+        """Map unconstrained samples to constrained sites (jittable)."""
+        if self._postprocess_fn is None:
+            return identity
+        return self._postprocess_fn(*model_args, **model_kwargs)
+
+    def logdensity_fn(self, model_args=(), model_kwargs=None) -> Callable:
+        """Log density on the unconstrained space for the given model arguments."""
+        model_kwargs = {} if model_kwargs is None else model_kwargs
+        if self._model is not None:
+            potential = self._potential_fn_gen(*model_args, **model_kwargs)
+        else:
+            potential = self._potential_fn
+        return lambda position: -potential(position)
+
+    def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs={}):  # noqa: B006
+        """Initialise one chain (a key) or a batch of chains (a batch of keys)."""
+        vectorized = not is_prng_key(rng_key)
+        if vectorized:
+            rng_key, key_init_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
+        else:
+            rng_key, key_init_model = random.split(rng_key)
+        if self._model is not None:
+            model_info, potential_fn_gen, postprocess_fn, _ = initialize_model(
+                key_init_model,
+                self._model,
+                init_strategy=self._init_strategy,
+                dynamic_args=True,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                validate_grad=False,
+            )
+            self._potential_fn_gen = potential_fn_gen
+            self._postprocess_fn = postprocess_fn
+            if init_params is None:
+                init_params = model_info.z
+        elif init_params is None:
+            raise ValueError("Valid value of `init_params` must be provided with `potential_fn`.")
+        logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
+        num_warmup = int(num_warmup)
+        if vectorized:
+            keys = jax.vmap(random.split)(rng_key)
+            init_state = self._init_chains(
+                keys[:, 0], keys[:, 1], init_params, logdensity_fn, num_warmup
+            )
+            self._sample_fn = jax.vmap(self._sample, in_axes=(0, None, None))
+        else:
+            key_state, key_algorithm = random.split(rng_key)
+            init_state = self._init_chains(
+                key_state[None],
+                key_algorithm[None],
+                jax.tree.map(lambda x: x[None], init_params),
+                logdensity_fn,
+                num_warmup,
+            )
+            init_state = jax.tree.map(lambda x: x[0], init_state)
+            self._sample_fn = self._sample
+        return init_state
+
+    def sample(self, state, model_args, model_kwargs):
+        """Run one iteration from ``state`` and return the new :class:`MHKernelState`."""
+        return self._sample_fn(state, model_args, model_kwargs)
+
+    # ------------------------------------------------------------------ internals
+    def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
+        """Prepare the batched starting positions before per-chain initialisation.
+
+        The default returns ``positions`` unchanged; :class:`CovarianceAdaptiveAdapter` uses it
+        for the mode search, which runs once for all chains and outside ``jax.vmap``.
+        """
+        return positions
+
+    def _init_chains(self, rng_keys, algorithm_keys, positions, logdensity_fn, num_warmup):
+        positions = self.prepare_chains(algorithm_keys, positions, logdensity_fn, num_warmup)
+
+        def one(rng_key, algorithm_key, position):
+            algorithm_state, adaptation_state = self.init_algorithm(
+                algorithm_key, position, logdensity_fn, num_warmup
+            )
+            info_shape = jax.eval_shape(
+                lambda: self.step_algorithm(
+                    rng_key,
+                    algorithm_state,
+                    adaptation_state,
+                    logdensity_fn,
+                    jnp.asarray(0),
+                    jnp.asarray(num_warmup),
+                )[2]
+            )
+            info = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
+            logdensity = jnp.asarray(algorithm_state.logdensity)
+            return MHKernelState(
+                z=algorithm_state.position,
+                potential_energy=-logdensity,
+                accept_prob=jnp.zeros((), logdensity.dtype),
+                num_evaluations=jnp.asarray(info.num_evaluations),
+                iteration=jnp.asarray(0, jnp.int32),
+                num_warmup=jnp.asarray(num_warmup, jnp.int32),
+                mean_accept_prob=jnp.zeros((), logdensity.dtype),
+                algorithm_state=algorithm_state,
+                adaptation_state=adaptation_state,
+                info=info,
+                rng_key=rng_key,
+            )
+
+        return jax.vmap(one)(rng_keys, algorithm_keys, positions)
+
+    def _sample(self, state: MHKernelState, model_args, model_kwargs) -> MHKernelState:
+        logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
+        rng_key, key_step = random.split(state.rng_key)
+        algorithm_state, adaptation_state, info = self.step_algorithm(
+            key_step,
+            state.algorithm_state,
+            state.adaptation_state,
+            logdensity_fn,
+            state.iteration,
+            state.num_warmup,
+        )
+        if self._evaluation_callback is not None:
+            points, logdensities = self.evaluated_points(info)
+            jax.debug.callback(self._evaluation_callback, points, logdensities)
+        iteration = state.iteration + 1
+        accept = jnp.asarray(info.acceptance_rate, state.mean_accept_prob.dtype)
+        mean_accept = state.mean_accept_prob + (accept - state.mean_accept_prob) / iteration
+        logdensity = jnp.asarray(algorithm_state.logdensity)
+        return MHKernelState(
+            z=algorithm_state.position,
+            potential_energy=-logdensity,
+            accept_prob=accept,
+            num_evaluations=jnp.asarray(info.num_evaluations),
+            iteration=iteration,
+            num_warmup=state.num_warmup,
+            mean_accept_prob=mean_accept,
+            algorithm_state=algorithm_state,
+            adaptation_state=adaptation_state,
+            info=info,
+            rng_key=rng_key,
+        )
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_sample_fn"] = None
+        return state
+
+
+class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
+    """Adapter for kernels ``kernel(rng_key, state, logdensity_fn, proposal_cholesky)``.
+
+    Adds, on top of :class:`BlackJAXKernelAdapter`: a Gaussian proposal covariance that adapts
+    during warm-up (Haario running covariance shrunk toward the initial covariance, plus a
+    Robbins–Monro global scale toward ``target_acceptance``; see
+    :mod:`numpyro_semipar.mcmc.blackjax`), a restart of the running moments at
+    ``restart_fraction × num_warmup`` (drops the transient from the start), and an optional
+    Dynare-style start at the posterior mode with the inverse Hessian as initial covariance.
+    Adaptation is frozen after warm-up, so the sampling phase is a proper Markov chain.
+
+    Subclasses set ``self._algorithm_init`` (``init(position, logdensity_fn)``) and
+    ``self._kernel``, and implement :meth:`adaptation_points`.
+
+    Parameters
+    ----------
+    model, potential_fn, init_strategy, evaluation_callback
+        See :class:`BlackJAXKernelAdapter`.
+    covariance : scalar, array of shape (d,) or (d, d), optional
+        Initial proposal covariance in flattened unconstrained order (``jax.flatten_util.
+        ravel_pytree`` of the sample dict, sites sorted by name). Identity when omitted.
+    scale : float, optional
+        Initial global scale ``λ`` (the proposal covariance is ``λ² Σ``).
+    target_acceptance : float
+        Robbins–Monro target of the acceptance statistic.
+    adapt_covariance, adapt_scale : bool
+        Switch either adaptation off (both off: a fixed proposal).
+    init_at_mode : bool
+        Find the posterior mode (BFGS) and the inverse negative Hessian there; use the latter as
+        the initial covariance and start the chains at draws from ``N(mode, mode_init_scale² Σ)``.
+        Needs concrete values at ``init``, so it is not available with
+        ``chain_method="parallel"`` (compute the mode beforehand with
+        :func:`numpyro_semipar.mcmc.blackjax.mode_start` and pass ``covariance`` and
+        ``init_params`` instead).
+    mode_init_scale : float
+        Dispersion of the starting points around the mode (0 starts every chain at the mode).
+    prior_weight : float, optional
+        Weight of the initial covariance in pseudo-draws (default ``2 d``).
+    restart_fraction : float
+        Fraction of warm-up after which the running moments restart from the current estimate.
+    learning_rate_exponent : float
+        ``κ`` of the Robbins–Monro step ``(t + 1)^{-κ}``.
+    """
+
+    def __init__(
+        self,
+        model: Callable | None = None,
+        potential_fn: Callable | None = None,
+        *,
+        covariance: Any = None,
+        scale: float | None = None,
+        target_acceptance: float = 0.234,
+        adapt_covariance: bool = True,
+        adapt_scale: bool = True,
+        init_at_mode: bool = False,
+        mode_init_scale: float = 1.0,
+        prior_weight: float | None = None,
+        restart_fraction: float = 0.25,
+        learning_rate_exponent: float = 0.6,
+        init_strategy: Callable = init_to_uniform,
+        evaluation_callback: Callable | None = None,
+    ):
+        super().__init__(
+            model,
+            potential_fn,
+            init_strategy=init_strategy,
+            evaluation_callback=evaluation_callback,
+        )
+        if not 0.0 < target_acceptance < 1.0:
+            raise ValueError(f"`target_acceptance` must be in (0, 1), got {target_acceptance}")
+        if scale is not None and not scale > 0:
+            raise ValueError(f"`scale` must be positive, got {scale}")
+        if not 0.0 <= restart_fraction < 1.0:
+            raise ValueError(f"`restart_fraction` must be in [0, 1), got {restart_fraction}")
+        if not 0.5 < learning_rate_exponent <= 1.0:
+            raise ValueError(
+                f"`learning_rate_exponent` must be in (0.5, 1], got {learning_rate_exponent}"
+            )
+        self._covariance = covariance
+        self._scale = scale
+        self._target_acceptance = float(target_acceptance)
+        self._adapt_covariance = bool(adapt_covariance)
+        self._adapt_scale = bool(adapt_scale)
+        self._init_at_mode = bool(init_at_mode)
+        self._mode_init_scale = float(mode_init_scale)
+        self._prior_weight = prior_weight
+        self._restart_fraction = float(restart_fraction)
+        self._learning_rate_exponent = float(learning_rate_exponent)
+        self._initial_covariance = covariance
+        self.mode = None
+
+    # -- hooks for subclasses
+    def adaptation_points(self, algorithm_state, info) -> tuple[jax.Array, jax.Array | None]:
+        """Return the flattened points ``(m, d)`` and weights ``(m,)`` fed to the covariance."""
+        raise NotImplementedError
+
+    def default_scale(self, dimension: int) -> float:
+        """Return the initial global scale used when ``scale`` is not given."""
+        return _blackjax_adaptation.optimal_scale(dimension)
+
+    # -- BlackJAXKernelAdapter interface
+    def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
+        """Find the mode once and draw the starting points around it (``init_at_mode``)."""
+        if not self._init_at_mode:
+            return positions
+        first = jax.tree.map(lambda x: x[0], positions)
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(first)):
+            raise ValueError(
+                "`init_at_mode=True` needs concrete initial values; it does not work with "
+                "chain_method='parallel'. Compute the start with "
+                "numpyro_semipar.mcmc.blackjax.mode_start and pass `covariance=` and "
+                "`init_params=` instead."
+            )
+        mode, covariance = _blackjax_adaptation.mode_start(logdensity_fn, first)
+        self.mode = mode
+        self._initial_covariance = covariance
+        flat_mode, unravel = ravel_pytree(mode)
+        factor = jnp.linalg.cholesky(jnp.asarray(covariance, flat_mode.dtype))
+
+        def draw(rng_key):
+            noise = random.normal(random.fold_in(rng_key, 1), flat_mode.shape, flat_mode.dtype)
+            candidate = flat_mode + self._mode_init_scale * (factor @ noise)
+            # Stay at the mode if the draw falls outside the support.
+            ok = jnp.isfinite(logdensity_fn(unravel(candidate)))
+            return unravel(jnp.where(ok, candidate, flat_mode))
+
+        return jax.vmap(draw)(rng_keys)
+
+    def init_algorithm(self, rng_key, position, logdensity_fn, num_warmup):
+        """Initialise the algorithm state and the covariance adaptation."""
+        flat, _ = ravel_pytree(position)
+        dimension = flat.shape[0]
+        covariance = self._initial_covariance
+        if covariance is not None and jnp.ndim(covariance) == 0:
+            covariance = jnp.full((dimension,), covariance)
+        scale = self.default_scale(dimension) if self._scale is None else self._scale
+        adaptation_state = _blackjax_adaptation.covariance_adaptation_init(
+            dimension,
+            covariance,
+            scale=scale,
+            prior_weight=self._prior_weight,
+            dtype=flat.dtype,
+        )
+        return self._algorithm_init(position, logdensity_fn), adaptation_state
+
+    def step_algorithm(
+        self, rng_key, algorithm_state, adaptation_state, logdensity_fn, iteration, num_warmup
+    ):
+        """One transition, then (during warm-up) one adaptation update."""
+        factor = _blackjax_adaptation.adapted_proposal_cholesky(adaptation_state)
+        new_state, info = self._kernel(rng_key, algorithm_state, logdensity_fn, factor)
+        restart_at = jnp.floor(self._restart_fraction * num_warmup).astype(jnp.int32)
+
+        def update(state):
+            state = jax.lax.cond(
+                (iteration == restart_at) & (restart_at > 0),
+                _blackjax_adaptation.covariance_adaptation_restart,
+                lambda s: s,
+                state,
+            )
+            points, weights = self.adaptation_points(new_state, info)
+            return _blackjax_adaptation.covariance_adaptation_update(
+                state,
+                points,
+                info.acceptance_rate,
+                weights,
+                target_acceptance=self._target_acceptance,
+                learning_rate_exponent=self._learning_rate_exponent,
+                adapt_covariance=self._adapt_covariance,
+                adapt_scale=self._adapt_scale,
+            )
+
+        adaptation_state = jax.lax.cond(
+            iteration < num_warmup, update, lambda s: s, adaptation_state
+        )
+        return new_state, adaptation_state, info

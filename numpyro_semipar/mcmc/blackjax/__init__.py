@@ -1,0 +1,58 @@
+"""Gradient-free Metropolis–Hastings kernels as BlackJAX sampling algorithms.
+
+``random_walk`` and ``multi_proposal`` follow BlackJAX's conventions: calling them returns a
+:class:`blackjax.base.SamplingAlgorithm` (``init``, ``step``), and their ``init`` and
+``build_kernel`` attributes give the low-level pieces. The adaptation utilities (Haario running
+covariance, Robbins–Monro scale, Dynare-style mode start) are pure functions on a NamedTuple
+state.
+"""
+
+from blackjax import GenerateSamplingAPI as _GenerateSamplingAPI
+
+from . import _multi_proposal, _random_walk
+from ._adaptation import CovarianceAdaptationState as CovarianceAdaptationState
+from ._adaptation import adapted_covariance as adapted_covariance
+from ._adaptation import adapted_proposal_cholesky as adapted_proposal_cholesky
+from ._adaptation import build_adaptive_step as build_adaptive_step
+from ._adaptation import covariance_adaptation_init as covariance_adaptation_init
+from ._adaptation import covariance_adaptation_restart as covariance_adaptation_restart
+from ._adaptation import covariance_adaptation_update as covariance_adaptation_update
+from ._adaptation import mode_start as mode_start
+from ._adaptation import optimal_scale as optimal_scale
+from ._multi_proposal import MultiProposalInfo as MultiProposalInfo
+from ._multi_proposal import MultiProposalState as MultiProposalState
+from ._proposals import gaussian_step as gaussian_step
+from ._proposals import proposal_cholesky as proposal_cholesky
+from ._random_walk import RandomWalkInfo as RandomWalkInfo
+from ._random_walk import RandomWalkState as RandomWalkState
+from ._rao_blackwell import multi_proposal_draws as multi_proposal_draws
+from ._rao_blackwell import rao_blackwell_mean as rao_blackwell_mean
+
+random_walk = _GenerateSamplingAPI(
+    _random_walk.as_top_level_api, _random_walk.init, _random_walk.build_kernel
+)
+multi_proposal = _GenerateSamplingAPI(
+    _multi_proposal.as_top_level_api, _multi_proposal.init, _multi_proposal.build_kernel
+)
+
+__all__ = [
+    "CovarianceAdaptationState",
+    "MultiProposalInfo",
+    "MultiProposalState",
+    "RandomWalkInfo",
+    "RandomWalkState",
+    "adapted_covariance",
+    "adapted_proposal_cholesky",
+    "build_adaptive_step",
+    "covariance_adaptation_init",
+    "covariance_adaptation_restart",
+    "covariance_adaptation_update",
+    "gaussian_step",
+    "mode_start",
+    "multi_proposal",
+    "multi_proposal_draws",
+    "optimal_scale",
+    "proposal_cholesky",
+    "random_walk",
+    "rao_blackwell_mean",
+]

@@ -1,0 +1,327 @@
+"""Adaptive proposal covariance for random-walk type kernels, as pure functions.
+
+Two mechanisms, both on a :class:`CovarianceAdaptationState` NamedTuple, both jit/vmap-safe:
+
+* **Running covariance (Haario, Saksman & Tamminen 2001).** The proposal covariance is the
+  running covariance of the chain, shrunk toward a prior covariance ``Σ₀`` worth
+  ``prior_weight`` pseudo-draws: ``Σ_t = (n₀ Σ₀ + S_t) / (n₀ + t)`` with ``S_t`` the running
+  scatter matrix (Welford/Chan updates, numerically stable). Weighted batches of points are
+  accepted, so multi-proposal kernels feed all ``N + 1`` points with their stationary weights.
+* **Robbins–Monro global scale (Andrieu & Thoms 2008, algorithm 4).** The proposal is
+  ``N(x, λ² Σ_t)`` with ``log λ_{t+1} = log λ_t + γ_t (α_t − α*)`` and ``γ_t = (t + 1)^{-κ}``,
+  ``κ = 0.6`` by default (any ``κ ∈ (1/2, 1]`` satisfies the Robbins–Monro conditions).
+  ``λ`` starts at ``2.38/√d`` (Roberts, Gelman & Gilks 1997), and ``α*`` is 0.234 for RWMH.
+
+:func:`covariance_adaptation_restart` makes the current covariance the new prior and forgets
+the running moments: called once early in warm-up it drops the transient from a poor start
+(a "staged" scheme). :func:`mode_start` gives the Dynare-style start: the posterior mode and
+the inverse negative Hessian there as ``Σ₀``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..._warnings import ConvergenceWarning
+from ...frequentist._mode import find_mode
+
+__all__ = [
+    "CovarianceAdaptationState",
+    "adapted_covariance",
+    "adapted_proposal_cholesky",
+    "build_adaptive_step",
+    "covariance_adaptation_init",
+    "covariance_adaptation_restart",
+    "covariance_adaptation_update",
+    "mode_start",
+    "optimal_scale",
+]
+
+# Bounds on log λ: a chain stuck where every proposal is rejected would otherwise shrink the
+# step without limit (and a flat target would grow it without limit).
+_LOG_SCALE_MIN = -30.0
+_LOG_SCALE_MAX = 10.0
+
+
+class CovarianceAdaptationState(NamedTuple):
+    """State of the covariance and scale adaptation.
+
+    Attributes
+    ----------
+    count : float
+        Total weight of the points in the running moments (draws since the last restart).
+    mean : array of shape (d,)
+        Running mean.
+    scatter : array of shape (d, d)
+        Running scatter matrix ``Σ_k w_k (x_k − mean)(x_k − mean)ᵀ``.
+    prior_covariance : array of shape (d, d)
+        Covariance the estimate is shrunk toward.
+    prior_weight : float
+        Weight of ``prior_covariance`` in pseudo-draws.
+    log_scale : float
+        ``log λ``, the global scale of the proposal.
+    step : int
+        Number of Robbins–Monro updates so far.
+    cholesky : array of shape (d, d)
+        Lower-triangular factor of the current covariance estimate (without ``λ``).
+    """
+
+    count: jax.Array
+    mean: jax.Array
+    scatter: jax.Array
+    prior_covariance: jax.Array
+    prior_weight: jax.Array
+    log_scale: jax.Array
+    step: jax.Array
+    cholesky: jax.Array
+
+
+def optimal_scale(dimension: int) -> float:
+    """Return ``2.38 / √d``, the asymptotically optimal RWMH scale for Gaussian-like targets."""
+    return 2.38 / math.sqrt(dimension)
+
+
+def covariance_adaptation_init(
+    dimension: int,
+    covariance: Any = None,
+    *,
+    scale: float | None = None,
+    prior_weight: float | None = None,
+    dtype: Any = None,
+) -> CovarianceAdaptationState:
+    """Initialise the adaptation.
+
+    Parameters
+    ----------
+    dimension : int
+        Number of scalar coordinates ``d``.
+    covariance : array of shape (d, d) or (d,), optional
+        Initial (prior) covariance ``Σ₀``; a vector is a diagonal. Identity when omitted.
+    scale : float, optional
+        Initial global scale ``λ₀``; ``2.38/√d`` when omitted.
+    prior_weight : float, optional
+        Weight of ``Σ₀`` in pseudo-draws; ``2 d`` when omitted.
+    dtype : dtype, optional
+        Floating dtype of the state (default: JAX's default float).
+
+    Returns
+    -------
+    CovarianceAdaptationState
+    """
+    dtype = dtype or jnp.asarray(1.0).dtype
+    if covariance is None:
+        prior = jnp.eye(dimension, dtype=dtype)
+    else:
+        prior = jnp.asarray(covariance, dtype=dtype)
+        if prior.ndim == 1:
+            prior = jnp.diag(prior)
+        if prior.shape != (dimension, dimension):
+            raise ValueError(
+                f"`covariance` must have shape ({dimension}, {dimension}), got {prior.shape}"
+            )
+        prior = (prior + prior.T) / 2
+    scale = optimal_scale(dimension) if scale is None else scale
+    prior_weight = 2.0 * dimension if prior_weight is None else prior_weight
+    if not float(prior_weight) > 0:
+        raise ValueError(f"`prior_weight` must be positive, got {prior_weight}")
+    cholesky = _cholesky(prior, jnp.eye(dimension, dtype=dtype))
+    return CovarianceAdaptationState(
+        count=jnp.zeros((), dtype),
+        mean=jnp.zeros(dimension, dtype),
+        scatter=jnp.zeros((dimension, dimension), dtype),
+        prior_covariance=prior,
+        prior_weight=jnp.asarray(prior_weight, dtype),
+        log_scale=jnp.log(jnp.asarray(scale, dtype)),
+        step=jnp.zeros((), jnp.int32),
+        cholesky=cholesky,
+    )
+
+
+def adapted_covariance(state: CovarianceAdaptationState) -> jax.Array:
+    """Covariance estimate ``(n₀ Σ₀ + S) / (n₀ + n)`` (without the global scale)."""
+    total = state.prior_weight + state.count
+    return (state.prior_weight * state.prior_covariance + state.scatter) / total
+
+
+def adapted_proposal_cholesky(state: CovarianceAdaptationState) -> jax.Array:
+    """Lower-triangular factor of the proposal covariance ``λ² Σ_t``."""
+    return jnp.exp(state.log_scale) * state.cholesky
+
+
+def covariance_adaptation_update(
+    state: CovarianceAdaptationState,
+    points: jax.Array,
+    acceptance_rate: jax.Array,
+    weights: jax.Array | None = None,
+    *,
+    target_acceptance: float = 0.234,
+    learning_rate_exponent: float = 0.6,
+    adapt_covariance: bool = True,
+    adapt_scale: bool = True,
+    jitter: float = 1e-10,
+) -> CovarianceAdaptationState:
+    """Add one iteration's points and move the scale toward the target acceptance.
+
+    Parameters
+    ----------
+    state : CovarianceAdaptationState
+        Current adaptation state.
+    points : array of shape (d,) or (m, d)
+        Flattened position(s) of this iteration: the chain's new state for RWMH, all ``N + 1``
+        points for multi-proposal MH.
+    acceptance_rate : float
+        This iteration's acceptance statistic ``α_t`` (a probability, not an indicator, for
+        lower variance).
+    weights : array of shape (m,), optional
+        Non-negative weights of ``points`` summing to one (the iteration counts as one draw).
+        Uniform when omitted.
+    target_acceptance : float
+        ``α*``.
+    learning_rate_exponent : float
+        ``κ`` in ``γ_t = (t + 1)^{-κ}``.
+    adapt_covariance, adapt_scale : bool
+        Switch either mechanism off.
+    jitter : float
+        Relative ridge added to the covariance before factoring (Haario's ``ε``), times the
+        mean diagonal.
+
+    Returns
+    -------
+    CovarianceAdaptationState
+    """
+    points = jnp.atleast_2d(points).astype(state.mean.dtype)
+    if weights is None:
+        weights = jnp.full(points.shape[0], 1.0 / points.shape[0], state.mean.dtype)
+    weights = jnp.asarray(weights, state.mean.dtype)
+    weights = weights / jnp.sum(weights)
+
+    if adapt_covariance:
+        # Chan et al.'s pairwise update with a batch of total weight one.
+        batch_mean = weights @ points
+        centred = points - batch_mean
+        batch_scatter = (centred * weights[:, None]).T @ centred
+        count = state.count + 1.0
+        delta = batch_mean - state.mean
+        mean = state.mean + delta / count
+        scatter = state.scatter + batch_scatter + jnp.outer(delta, delta) * (state.count / count)
+        state = state._replace(count=count, mean=mean, scatter=scatter)
+        cov = adapted_covariance(state)
+        ridge = jitter * jnp.mean(jnp.diag(cov)) + jnp.finfo(cov.dtype).tiny
+        cholesky = _cholesky(cov + ridge * jnp.eye(cov.shape[0], dtype=cov.dtype), state.cholesky)
+        state = state._replace(cholesky=cholesky)
+
+    if adapt_scale:
+        gamma = (state.step + 1.0) ** (-learning_rate_exponent)
+        alpha = jnp.where(jnp.isfinite(acceptance_rate), acceptance_rate, 0.0)
+        log_scale = state.log_scale + gamma * (alpha - target_acceptance)
+        log_scale = jnp.clip(log_scale, _LOG_SCALE_MIN, _LOG_SCALE_MAX)
+        state = state._replace(log_scale=log_scale.astype(state.log_scale.dtype))
+    return state._replace(step=state.step + 1)
+
+
+def covariance_adaptation_restart(state: CovarianceAdaptationState) -> CovarianceAdaptationState:
+    """Make the current covariance estimate the prior and forget the running moments.
+
+    The global scale and the Robbins–Monro step counter are kept.
+    """
+    return state._replace(
+        count=jnp.zeros_like(state.count),
+        mean=jnp.zeros_like(state.mean),
+        scatter=jnp.zeros_like(state.scatter),
+        prior_covariance=adapted_covariance(state),
+    )
+
+
+def build_adaptive_step(
+    kernel: Callable,
+    observe: Callable[[Any, Any], tuple[jax.Array, jax.Array | None]],
+    **update_options: Any,
+) -> Callable:
+    """Wrap a kernel that takes ``proposal_cholesky`` into an adapting step.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(rng_key, state, logdensity_fn, proposal_cholesky, ...) -> (state, info)``;
+        ``info.acceptance_rate`` is the acceptance statistic fed to Robbins–Monro.
+    observe : callable
+        ``observe(new_state, info) -> (points, weights)``: the flattened points of this iteration
+        and their weights (``None`` for uniform), for the running covariance.
+    **update_options
+        Keyword arguments of :func:`covariance_adaptation_update` (``target_acceptance``, ...).
+
+    Returns
+    -------
+    callable
+        ``step(rng_key, state, adaptation_state, logdensity_fn, *args) ->
+        (state, adaptation_state, info)``, where ``*args`` go to the kernel after the factor.
+    """
+
+    def step(rng_key, state, adaptation_state, logdensity_fn, *args):
+        factor = adapted_proposal_cholesky(adaptation_state)
+        new_state, info = kernel(rng_key, state, logdensity_fn, factor, *args)
+        points, weights = observe(new_state, info)
+        adaptation_state = covariance_adaptation_update(
+            adaptation_state, points, info.acceptance_rate, weights, **update_options
+        )
+        return new_state, adaptation_state, info
+
+    return step
+
+
+def mode_start(
+    logdensity_fn: Callable[[Any], jax.Array], init_position: Any, **find_mode_options: Any
+) -> tuple[Any, np.ndarray]:
+    """Dynare-style start: the posterior mode and the inverse negative Hessian there.
+
+    Uses :func:`numpyro_semipar.frequentist.find_mode` (BFGS, float64). Where the Hessian is not
+    negative definite, the covariance falls back to ``diag(1/|H_ii|)`` (or the identity for
+    zero curvature) with a :class:`~numpyro_semipar.ConvergenceWarning`.
+
+    Parameters
+    ----------
+    logdensity_fn : callable
+        ``position -> scalar`` log density, differentiable with JAX.
+    init_position : pytree
+        Starting point of the mode search.
+    **find_mode_options
+        Passed to ``find_mode`` (``max_steps``, ``rtol``, ...).
+
+    Returns
+    -------
+    mode : pytree
+        The mode (structure of ``init_position``).
+    covariance : numpy array of shape (d, d)
+        Symmetric positive-definite proposal covariance in flattened-position order.
+    """
+    result = find_mode(logdensity_fn, init_position, **find_mode_options)
+    cov = np.asarray(result.covariance, dtype=np.float64)
+    ok = bool(np.all(np.isfinite(cov)))
+    if ok:
+        cov = (cov + cov.T) / 2
+        ok = bool(np.all(np.linalg.eigvalsh(cov) > 0))
+    if not ok:
+        curvature = np.abs(np.diag(np.asarray(result.hessian, dtype=np.float64)))
+        safe = np.where(np.isfinite(curvature) & (curvature > 0), curvature, 1.0)
+        cov = np.diag(1.0 / safe)
+        warnings.warn(
+            "the Hessian at the mode is not negative definite; using diag(1/|H_ii|) as the "
+            "initial proposal covariance",
+            ConvergenceWarning,
+            2,
+        )
+    return result.position, cov
+
+
+def _cholesky(matrix: jax.Array, fallback: jax.Array) -> jax.Array:
+    factor = jnp.linalg.cholesky(matrix)
+    # Cholesky of a matrix that lost positive definiteness to rounding returns NaN: keep the
+    # previous factor for that step.
+    return jnp.where(jnp.all(jnp.isfinite(factor)), factor, fallback)

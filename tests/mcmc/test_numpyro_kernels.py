@@ -1,0 +1,152 @@
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer import MCMC
+
+from numpyro_semipar.mcmc import MultiProposalMH, RandomWalkMH
+from numpyro_semipar.mcmc import blackjax as nsb
+from tests.mcmc._mh_targets import assert_moments
+
+# A correlated pair and a positive scale with a known posterior: sigma ~ LogNormal(0.3, 0.4),
+# so E[sigma] = exp(0.3 + 0.4²/2) and Var[sigma] = (exp(0.4²) − 1) exp(2·0.3 + 0.4²).
+_COV = np.array([[1.0, 0.8], [0.8, 1.0]])
+_SIGMA_MEAN = np.exp(0.3 + 0.08)
+_SIGMA_VAR = (np.exp(0.16) - 1) * np.exp(0.6 + 0.16)
+
+
+def model():
+    numpyro.sample("beta", dist.MultivariateNormal(jnp.array([1.0, -1.0]), jnp.asarray(_COV)))
+    numpyro.sample("sigma", dist.LogNormal(0.3, 0.4))
+
+
+def _draws(samples):
+    return np.concatenate([samples["beta"], samples["sigma"][..., None]], axis=-1)
+
+
+_MEAN = np.array([1.0, -1.0, _SIGMA_MEAN])
+_VAR = np.array([1.0, 1.0, _SIGMA_VAR])
+
+
+@pytest.mark.parametrize(
+    "kernel_fn",
+    [lambda: RandomWalkMH(model), lambda: MultiProposalMH(model, num_proposals=8)],
+    ids=["random_walk", "multi_proposal"],
+)
+def test_vectorized_chains_constrained_site_summary_and_arviz(kernel_fn, rng_key, capsys):
+    kernel = kernel_fn()
+    mcmc = MCMC(
+        kernel,
+        num_warmup=1500,
+        num_samples=3000,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(rng_key)
+    samples = mcmc.get_samples(group_by_chain=True)
+    assert np.all(samples["sigma"] > 0)
+    # The constrained scale is mapped back from the unconstrained chain (log sigma).
+    np.testing.assert_allclose(samples["sigma"][:, -1], np.exp(mcmc.last_state.z["sigma"]))
+    assert_moments(_draws(samples), _MEAN, _VAR)
+
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    expected = getattr(kernel, "num_proposals", 1)
+    assert np.all(np.asarray(extra["num_evaluations"]) == expected)
+    lp = -np.asarray(extra["potential_energy"])
+    assert np.all(np.isfinite(lp))
+
+    mcmc.print_summary()
+    assert "sigma" in capsys.readouterr().out
+    tree = az.from_numpyro(mcmc, log_likelihood=True)
+    stats = tree["sample_stats"]
+    assert {"lp", "acceptance_rate", "num_evaluations"} <= set(stats.data_vars)
+    np.testing.assert_allclose(stats["lp"].values, lp)
+    summary = az.summary(tree, var_names=["sigma"])
+    assert abs(float(summary["mean"].iloc[0]) - _SIGMA_MEAN) < 0.05
+
+
+def test_potential_fn_sequential_chains_and_continuation(rng_key):
+    precision = jnp.linalg.inv(jnp.asarray(_COV))
+
+    def potential(z):
+        r = z["b"] - jnp.array([1.0, -1.0])
+        return 0.5 * r @ precision @ r
+
+    kernel = RandomWalkMH(potential_fn=potential)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=1000,
+        num_samples=1500,
+        num_chains=2,
+        chain_method="sequential",
+        progress_bar=False,
+    )
+    init = {"b": jnp.zeros((2, 2))}
+    mcmc.run(rng_key, init_params=init)
+    first = mcmc.get_samples(group_by_chain=True)["b"]
+    state = mcmc.last_state
+    assert np.all(np.asarray(state.iteration) == 2500)
+    covariance = jax.vmap(nsb.adapted_covariance)(state.adaptation_state)
+    np.testing.assert_allclose(np.asarray(covariance), np.broadcast_to(_COV, (2, 2, 2)), atol=0.4)
+
+    # Continue from the last state: no warm-up, the adapted proposal is kept frozen.
+    mcmc.post_warmup_state = state
+    mcmc.run(jax.random.fold_in(rng_key, 1))
+    second = mcmc.get_samples(group_by_chain=True)["b"]
+    later = mcmc.last_state
+    assert np.all(np.asarray(later.iteration) == 4000)
+    np.testing.assert_array_equal(
+        np.asarray(later.adaptation_state.cholesky), np.asarray(state.adaptation_state.cholesky)
+    )
+    draws = np.concatenate([first, second], axis=1)
+    assert_moments(draws, [1.0, -1.0], [1.0, 1.0])
+
+
+def test_init_at_mode_starts_near_mode(rng_key):
+    kernel = RandomWalkMH(model, init_at_mode=True, mode_init_scale=0.0)
+    # No warm-up: the proposal stays at the Laplace covariance.
+    mcmc = MCMC(kernel, num_warmup=0, num_samples=10, progress_bar=False)
+    mcmc.run(rng_key, extra_fields=("adaptation_state",))
+    # Unconstrained, log sigma ~ N(0.3, 0.4²) exactly (the Jacobian cancels the 1/sigma).
+    np.testing.assert_allclose(kernel.mode["beta"], [1.0, -1.0], atol=1e-5)
+    np.testing.assert_allclose(kernel.mode["sigma"], 0.3, atol=1e-5)
+    prior = np.asarray(mcmc.get_extra_fields()["adaptation_state"].prior_covariance[0])
+    np.testing.assert_allclose(prior[:2, :2], _COV, atol=1e-5)
+    np.testing.assert_allclose(prior[2, 2], 0.16, atol=1e-5)
+
+
+def test_evaluation_callback_and_extra_fields_see_every_proposal(rng_key):
+    seen = []
+    kernel = MultiProposalMH(
+        model, num_proposals=4, evaluation_callback=lambda p, ld: seen.append((p, ld))
+    )
+    mcmc = MCMC(kernel, num_warmup=5, num_samples=7, progress_bar=False)
+    mcmc.run(rng_key, extra_fields=("info.points", "info.logdensities"))
+    jax.effects_barrier()
+    assert len(seen) == 12
+    points, logdensities = seen[-1]
+    assert np.asarray(points["beta"]).shape == (4, 2)
+    extra = mcmc.get_extra_fields()
+    np.testing.assert_allclose(np.asarray(extra["info.logdensities"])[-1, 1:], logdensities)
+    logdensity = kernel.logdensity_fn()
+    recomputed = jax.vmap(logdensity)(jax.tree.map(lambda x: x[-1], extra["info.points"]))
+    np.testing.assert_allclose(np.asarray(recomputed), np.asarray(extra["info.logdensities"])[-1])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Only one"):
+        RandomWalkMH()
+    with pytest.raises(ValueError, match="target_acceptance"):
+        RandomWalkMH(model, target_acceptance=1.5)
+    with pytest.raises(ValueError, match="num_proposals"):
+        MultiProposalMH(model, num_proposals=0)
+    with pytest.raises(TypeError, match="num_proposals"):
+        MultiProposalMH(model, num_proposals=2.5)
+    with pytest.raises(ValueError, match="init_params"):
+        MCMC(RandomWalkMH(potential_fn=lambda z: 0.0), num_warmup=1, num_samples=1).run(
+            jax.random.key(0)
+        )
