@@ -140,9 +140,9 @@ def simulated_moment_covariance(sim_errors, *, centered: bool = True) -> np.ndar
     sim_errors : array of shape (S, R)
         Error vector of each simulated data set (its moments against the data moments).
     centered : bool
-        Centered covariance ``(1/S) Σ (e_s - ē)(e_s - ē)ᵀ`` (the variance of one data set's
-        moments, the usual estimate), or Evans' uncentered ``(1/S) E Eᵀ`` which also contains
-        the squared mean error.
+        Centered covariance ``(1/(S-1)) Σ (e_s - ē)(e_s - ē)ᵀ`` (the unbiased variance of one
+        data set's moments, the usual estimate), or Evans' uncentered ``(1/S) E Eᵀ`` which also
+        contains the squared mean error.
 
     Returns
     -------
@@ -153,7 +153,10 @@ def simulated_moment_covariance(sim_errors, *, centered: bool = True) -> np.ndar
     if e.ndim != 2:
         raise ValueError(f"sim_errors must have shape (S, R), got {e.shape}")
     if centered:
+        if e.shape[0] < 2:
+            raise ValueError("a centered moment covariance needs at least 2 simulated data sets")
         e = e - e.mean(axis=0)
+        return e.T @ e / (e.shape[0] - 1)
     return e.T @ e / e.shape[0]
 
 

