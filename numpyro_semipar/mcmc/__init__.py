@@ -16,6 +16,18 @@ from ._multi_proposal_kernel import (
 from ._random_walk_kernel import RandomWalkMH as RandomWalkMH
 from ._rao_blackwell import multi_proposal_samples as multi_proposal_samples
 from ._rao_blackwell import rao_blackwell_estimate as rao_blackwell_estimate
+from ._surrogate import MLP as MLP
+from ._surrogate import Surrogate as Surrogate
+from ._surrogate import TrainingInfo as TrainingInfo
+from ._surrogate import load_surrogate as load_surrogate
+from ._surrogate import train_surrogate as train_surrogate
+from ._surrogate_diagnostics import DecisionErrors as DecisionErrors
+from ._surrogate_diagnostics import ImportanceDiagnostics as ImportanceDiagnostics
+from ._surrogate_diagnostics import decision_errors as decision_errors
+from ._surrogate_diagnostics import importance_diagnostics as importance_diagnostics
+from ._surrogate_kernels import DelayedAcceptanceMH as DelayedAcceptanceMH
+from ._surrogate_kernels import SurrogateMH as SurrogateMH
+from ._surrogate_kernels import surrogate_logdensity as surrogate_logdensity
 
 __all__: list[str] = [
     "CandidateArchive",
@@ -23,6 +35,18 @@ __all__: list[str] = [
     "host_logdensity",
     "local_executor",
     "merge_archives",
+    "MLP",
+    "Surrogate",
+    "TrainingInfo",
+    "load_surrogate",
+    "train_surrogate",
+    "DecisionErrors",
+    "ImportanceDiagnostics",
+    "decision_errors",
+    "importance_diagnostics",
+    "DelayedAcceptanceMH",
+    "SurrogateMH",
+    "surrogate_logdensity",
     "BlackJAXKernelAdapter",
     "CovarianceAdaptiveAdapter",
     "MHKernelState",

@@ -9,7 +9,7 @@ state.
 
 from blackjax import GenerateSamplingAPI as _GenerateSamplingAPI
 
-from . import _multi_proposal, _random_walk
+from . import _delayed_acceptance, _multi_proposal, _random_walk, _surrogate_mh
 from ._adaptation import CovarianceAdaptationState as CovarianceAdaptationState
 from ._adaptation import adapted_covariance as adapted_covariance
 from ._adaptation import adapted_proposal_cholesky as adapted_proposal_cholesky
@@ -19,6 +19,8 @@ from ._adaptation import covariance_adaptation_restart as covariance_adaptation_
 from ._adaptation import covariance_adaptation_update as covariance_adaptation_update
 from ._adaptation import mode_start as mode_start
 from ._adaptation import optimal_scale as optimal_scale
+from ._delayed_acceptance import DelayedAcceptanceInfo as DelayedAcceptanceInfo
+from ._delayed_acceptance import DelayedAcceptanceState as DelayedAcceptanceState
 from ._multi_proposal import MultiProposalInfo as MultiProposalInfo
 from ._multi_proposal import MultiProposalState as MultiProposalState
 from ._proposals import gaussian_step as gaussian_step
@@ -27,6 +29,8 @@ from ._random_walk import RandomWalkInfo as RandomWalkInfo
 from ._random_walk import RandomWalkState as RandomWalkState
 from ._rao_blackwell import multi_proposal_draws as multi_proposal_draws
 from ._rao_blackwell import rao_blackwell_mean as rao_blackwell_mean
+from ._surrogate_mh import SurrogateChains as SurrogateChains
+from ._surrogate_mh import sample_surrogate_chains as sample_surrogate_chains
 
 random_walk = _GenerateSamplingAPI(
     _random_walk.as_top_level_api, _random_walk.init, _random_walk.build_kernel
@@ -34,8 +38,20 @@ random_walk = _GenerateSamplingAPI(
 multi_proposal = _GenerateSamplingAPI(
     _multi_proposal.as_top_level_api, _multi_proposal.init, _multi_proposal.build_kernel
 )
+delayed_acceptance = _GenerateSamplingAPI(
+    _delayed_acceptance.as_top_level_api, _delayed_acceptance.init, _delayed_acceptance.build_kernel
+)
+surrogate_mh = _GenerateSamplingAPI(
+    _surrogate_mh.as_top_level_api, _surrogate_mh.init, _surrogate_mh.build_kernel
+)
 
 __all__ = [
+    "DelayedAcceptanceInfo",
+    "DelayedAcceptanceState",
+    "SurrogateChains",
+    "delayed_acceptance",
+    "sample_surrogate_chains",
+    "surrogate_mh",
     "CovarianceAdaptationState",
     "MultiProposalInfo",
     "MultiProposalState",

@@ -1,0 +1,120 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from blackjax.util import run_inference_algorithm
+from numpyro.diagnostics import effective_sample_size
+from numpyro.infer import MCMC
+
+from numpyro_semipar.mcmc import DelayedAcceptanceMH, host_logdensity
+from numpyro_semipar.mcmc import blackjax as nsb
+
+# x0 ~ N(0, 1), x1 | x0 ~ N(x0² / 2, 0.6²): E x1 = 1/2, Var x1 = Var(x0²)/4 + 0.36 = 0.86
+BANANA_MEAN = np.array([0.0, 0.5])
+BANANA_VAR = np.array([1.0, 0.86])
+
+
+def banana(x):
+    return -0.5 * x[0] ** 2 - 0.5 * ((x[1] - 0.5 * x[0] ** 2) / 0.6) ** 2
+
+
+def wrong_surrogate(x):
+    # a deliberately wrong Gaussian: shifted mean, wrong scales, no curvature
+    return -0.5 * (x[0] - 0.5) ** 2 / 2.0 - 0.5 * (x[1] - 0.3) ** 2
+
+
+def assert_moments(draws, mean, variance, num_sd=5.0):
+    """|mean − μ| < 5 sd/√ESS, and the same for the second central moments."""
+    draws = np.asarray(draws, np.float64)
+    ess = effective_sample_size(draws)
+    assert np.all(ess > 200), ess
+    np.testing.assert_array_less(
+        np.abs(draws.mean(axis=(0, 1)) - mean), num_sd * np.sqrt(variance) / np.sqrt(ess)
+    )
+    squares = (draws - mean) ** 2
+    ess_sq = effective_sample_size(squares)
+    sd_sq = squares.reshape(-1, draws.shape[-1]).std(axis=0)
+    np.testing.assert_array_less(
+        np.abs(squares.mean(axis=(0, 1)) - variance), num_sd * sd_sq / np.sqrt(ess_sq)
+    )
+    return ess
+
+
+def run(algorithm, rng_key, num_chains, num_steps, init):
+    def one(key):
+        _, (states, infos) = run_inference_algorithm(
+            key, algorithm, num_steps, initial_state=algorithm.init(init)
+        )
+        return states, infos
+
+    return jax.jit(jax.vmap(one))(jax.random.split(rng_key, num_chains))
+
+
+def test_delayed_acceptance_with_wrong_surrogate_recovers_banana(rng_key):
+    algorithm = nsb.delayed_acceptance(
+        banana, wrong_surrogate, covariance=jnp.array([1.0, 0.86]), scale=1.7
+    )
+    states, infos = run(algorithm, rng_key, num_chains=8, num_steps=6000, init=jnp.zeros(2))
+    draws = states.position[:, 1000:]
+    assert_moments(draws, BANANA_MEAN, BANANA_VAR)
+    evaluations = np.asarray(infos.num_evaluations)
+    # exact evaluations only for stage-1 survivors, and the wrong surrogate's accepts are
+    # corrected: many survivors are rejected at stage 2
+    np.testing.assert_array_equal(evaluations, np.asarray(infos.first_stage_accepted))
+    assert 0.2 < evaluations.mean() < 0.8
+    stage2_reject = np.asarray(infos.first_stage_accepted & ~infos.is_accepted).mean()
+    assert stage2_reject > 0.05
+    # a stage-1 rejection leaves the exact log density unevaluated (NaN)
+    assert np.all(np.isnan(np.asarray(infos.proposal_logdensity)[evaluations == 0]))
+
+
+def test_mh_on_the_wrong_surrogate_samples_the_surrogate(rng_key):
+    # the seed's approximation: plain MH on the surrogate returns the surrogate's moments
+    algorithm = nsb.surrogate_mh(wrong_surrogate, covariance=jnp.array([2.0, 1.0]), scale=1.4)
+    states, _ = run(algorithm, rng_key, num_chains=8, num_steps=3000, init=jnp.zeros(2))
+    draws = states.position[:, 500:]
+    assert_moments(draws, np.array([0.5, 0.3]), np.array([2.0, 1.0]))
+    ess = effective_sample_size(np.asarray(draws))
+    assert abs(float(draws[..., 1].mean()) - 1.0) > 10 * 1.5 / np.sqrt(ess[1])
+
+
+def test_stage_one_rejections_skip_the_exact_evaluation(rng_key):
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return float(banana(x))
+
+    exact = host_logdensity(counted)
+    algorithm = nsb.delayed_acceptance(exact, wrong_surrogate, covariance=jnp.ones(2), scale=2.0)
+    state = algorithm.init(jnp.zeros(2))
+    _, (_, infos) = run_inference_algorithm(rng_key, algorithm, 300, initial_state=state)
+    assert len(calls) == 1 + int(np.sum(infos.num_evaluations))
+    assert len(calls) < 250
+
+
+def banana_model():
+    x0 = numpyro.sample("x0", dist.Normal(0.0, 1.0))
+    numpyro.sample("x1", dist.Normal(0.5 * x0**2, 0.6))
+
+
+def test_numpyro_kernel_recovers_banana_with_wrong_surrogate(rng_key):
+    kernel = DelayedAcceptanceMH(
+        banana_model, surrogate=lambda p: wrong_surrogate(jnp.stack([p["x0"], p["x1"]]))
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=1500,
+        num_samples=4000,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(rng_key, extra_fields=("info.first_stage_accepted", "info.is_accepted"))
+    samples = mcmc.get_samples(group_by_chain=True)
+    draws = np.stack([samples["x0"], samples["x1"]], axis=-1)
+    assert_moments(draws, BANANA_MEAN, BANANA_VAR)
+    fields = mcmc.get_extra_fields()
+    np.testing.assert_array_equal(fields["num_evaluations"], fields["info.first_stage_accepted"])
+    assert 0.1 < float(np.mean(fields["info.is_accepted"])) < 0.5
