@@ -1,0 +1,172 @@
+"""Input handling for balanced panels: arrays ``y (N, T)``, ``x (N, T, p)`` or a long DataFrame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["PanelData", "as_panel_data", "within_transform"]
+
+
+class PanelData(NamedTuple):
+    """A balanced panel as dense float64 arrays.
+
+    Attributes
+    ----------
+    y : ndarray of shape (N, T)
+        Dependent variable, one row per unit.
+    x : ndarray of shape (N, T, p)
+        Regressors.
+    entities : ndarray of shape (N,)
+        Unit labels (``0..N-1`` for array input).
+    times : ndarray of shape (T,)
+        Period labels (``0..T-1`` for array input).
+    regressor_names : tuple of str
+        Names of the ``p`` regressors.
+    """
+
+    y: np.ndarray
+    x: np.ndarray
+    entities: np.ndarray
+    times: np.ndarray
+    regressor_names: tuple[str, ...]
+
+    @property
+    def num_units(self) -> int:
+        """Number of cross-sectional units N."""
+        return self.y.shape[0]
+
+    @property
+    def num_periods(self) -> int:
+        """Number of periods T."""
+        return self.y.shape[1]
+
+    @property
+    def num_regressors(self) -> int:
+        """Number of regressors p."""
+        return self.x.shape[2]
+
+
+def _check_finite(name: str, values: np.ndarray, entities, times) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        unit, period = entities[index[0]], times[index[1]]
+        where = f"unit {unit!r}, period {period!r}"
+        if len(index) == 3:
+            where += f", regressor {index[2]}"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf); first at {where}"
+        )
+
+
+def _from_frame(
+    data: Any, y: str, x: Sequence[str], entity: str | None, time: str | None
+) -> PanelData:
+    import pandas as pd
+
+    if entity is None or time is None:
+        raise ValueError("entity and time must name the unit and period columns of data")
+    if isinstance(x, str):
+        x = [x]
+    columns = [entity, time, y, *x]
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ValueError(f"data has no column(s) {missing}; columns are {list(data.columns)}")
+    frame = data[columns]
+    duplicated = frame.duplicated(subset=[entity, time])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise ValueError(
+            f"data has duplicate (entity, time) rows, e.g. {entity}={row[entity]!r}, "
+            f"{time}={row[time]!r}"
+        )
+    entities = np.sort(frame[entity].unique())
+    times = np.sort(frame[time].unique())
+    counts = frame.groupby(entity)[time].count()
+    if (counts != len(times)).any():
+        unit = counts.index[np.argmax(counts.to_numpy() != len(times))]
+        have = set(frame.loc[frame[entity] == unit, time])
+        lacking = [t for t in times if t not in have][:5]
+        raise ValueError(
+            f"unbalanced panel: unit {entity}={unit!r} has {counts[unit]} of {len(times)} periods "
+            f"(missing e.g. {lacking}); these estimators need a balanced panel"
+        )
+    index = pd.MultiIndex.from_product([entities, times], names=[entity, time])
+    wide = frame.set_index([entity, time]).reindex(index)
+    n, t = len(entities), len(times)
+    yy = wide[y].to_numpy(dtype=np.float64).reshape(n, t)
+    xx = wide[list(x)].to_numpy(dtype=np.float64).reshape(n, t, len(x))
+    return PanelData(yy, xx, entities, times, tuple(str(c) for c in x))
+
+
+def as_panel_data(
+    y: Any,
+    x: Any = None,
+    *,
+    data: Any = None,
+    entity: str | None = None,
+    time: str | None = None,
+    min_periods: int = 2,
+) -> PanelData:
+    """Validate and convert panel input to dense float64 arrays.
+
+    Parameters
+    ----------
+    y : array of shape (N, T), or str
+        Dependent variable; with ``data``, the name of its column.
+    x : array of shape (N, T, p) or (N, T), or list of str
+        Regressors; with ``data``, the names of their columns.
+    data : pandas.DataFrame, optional
+        A long panel with one row per (entity, time) pair.
+    entity, time : str, optional
+        Unit and period columns of ``data``.
+    min_periods : int
+        Smallest admissible number of periods.
+
+    Returns
+    -------
+    PanelData
+        The panel as arrays.
+
+    Raises
+    ------
+    ValueError
+        For non-finite values (naming unit and period), unbalanced or duplicated rows,
+        mismatched shapes, or too few periods.
+    """
+    if data is not None:
+        if not isinstance(y, str):
+            raise TypeError("with data=, y must be the name of the dependent-variable column")
+        if x is None:
+            raise ValueError("with data=, x must list the regressor columns")
+        panel = _from_frame(data, y, x, entity, time)
+    else:
+        if x is None:
+            raise ValueError("x (regressors, shape (N, T, p)) is required")
+        yy = np.asarray(y, dtype=np.float64)
+        xx = np.asarray(x, dtype=np.float64)
+        if yy.ndim != 2:
+            raise ValueError(f"y must have shape (N, T), got {yy.shape}")
+        if xx.ndim == 2:
+            xx = xx[..., None]
+        if xx.ndim != 3 or xx.shape[:2] != yy.shape:
+            raise ValueError(
+                f"x must have shape (N, T, p) with (N, T) = {yy.shape}, got {xx.shape}"
+            )
+        names = tuple(f"x{j}" for j in range(xx.shape[2]))
+        panel = PanelData(yy, xx, np.arange(yy.shape[0]), np.arange(yy.shape[1]), names)
+    _check_finite("y", panel.y, panel.entities, panel.times)
+    _check_finite("x", panel.x, panel.entities, panel.times)
+    if panel.num_periods < min_periods:
+        raise ValueError(f"need at least {min_periods} periods, got T = {panel.num_periods}")
+    if panel.num_regressors < 1:
+        raise ValueError("x must contain at least one regressor")
+    return panel
+
+
+def within_transform(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract unit means over time (the fixed-effects within transformation)."""
+    return y - y.mean(axis=1, keepdims=True), x - x.mean(axis=1, keepdims=True)

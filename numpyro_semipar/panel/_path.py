@@ -1,0 +1,180 @@
+"""Run the C-Lasso / PPC iterations for a batch of penalties, with a progress bar."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._classo_step import classo_init, classo_run, unit_coefficients
+
+__all__ = ["PathFit", "initial_centres", "kmeans", "progress", "run_penalties", "seed_from_key"]
+
+_CHUNK = 10  # outer iterations per compiled call: the progress bar's granularity
+
+
+def progress(total: int, desc: str, enabled: bool):
+    """Return a tqdm bar, silent when disabled or when the ``CI`` environment variable is set."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=(not enabled) or bool(os.environ.get("CI")))
+
+
+def seed_from_key(rng_key) -> int:
+    """Derive an integer seed (for scikit-learn's k-means) from a JAX key."""
+    if rng_key is None:
+        rng_key = jax.random.key(0)
+    return int(jax.random.randint(rng_key, (), 0, 2**31 - 1))
+
+
+def kmeans(points: np.ndarray, num_groups: int, seed: int, num_starts: int = 10, max_iter=100):
+    """Lloyd's k-means with k-means++ seeding and several starts; returns (centres, labels).
+
+    A small NumPy implementation: scikit-learn's threaded k-means costs far more than the
+    C-Lasso iterations themselves at these sizes.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    n = points.shape[0]
+    best = (np.inf, None, None)
+    for _ in range(num_starts):
+        centres = points[[rng.integers(n)]]
+        for _ in range(1, num_groups):
+            d2 = np.min(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+            prob = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1.0 / n)
+            centres = np.vstack([centres, points[rng.choice(n, p=prob)]])
+        for _ in range(max_iter):
+            labels = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+            new = np.array(
+                [
+                    points[labels == k].mean(0) if np.any(labels == k) else centres[k]
+                    for k in range(num_groups)
+                ]
+            )
+            if np.allclose(new, centres, rtol=0.0, atol=1e-12):
+                break
+            centres = new
+        inertia = np.sum((points - centres[labels]) ** 2)
+        if inertia < best[0]:
+            best = (inertia, centres, labels)
+    return best[1], best[2]
+
+
+def initial_centres(beta: np.ndarray, num_groups: int, seed: int) -> np.ndarray:
+    """k-means centres of the preliminary slopes, ordered lexicographically."""
+    centres, _ = kmeans(beta, num_groups, seed)
+    return centres[np.lexsort(centres.T[::-1])]
+
+
+class PathFit(NamedTuple):
+    """C-Lasso output for each penalty of a batch (leading axis = penalty).
+
+    Attributes
+    ----------
+    alpha : ndarray (M, K, p)
+        Penalised group centres.
+    beta : ndarray (M, N, p)
+        Per-unit C-Lasso estimates.
+    groups : ndarray (M, N)
+        Assignment (exact shrinkage, else the nearest centre).
+    shrunk : ndarray (M, N)
+        Whether the unit was shrunk exactly onto its centre.
+    factors : ndarray (M, T, R)
+    num_iter : ndarray (M,)
+    converged : ndarray (M,)
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    groups: np.ndarray
+    shrunk: np.ndarray
+    factors: np.ndarray
+    num_iter: np.ndarray
+    converged: np.ndarray
+
+
+@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_iter"))
+def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_max_iter):
+    def run(state, penalty):
+        return classo_run(
+            state,
+            y,
+            x,
+            penalty,
+            num_factors=num_factors,
+            num_steps=num_steps,
+            tol=tol,
+            block_max_iter=block_max_iter,
+        )
+
+    return jax.vmap(run)(states, penalties)
+
+
+def run_penalties(
+    y,
+    x,
+    beta_tilde,
+    factors0,
+    centres,
+    penalties,
+    *,
+    num_factors: int,
+    max_iter: int,
+    tol: float,
+    block_max_iter: int = 2000,
+    padded_groups: int = 0,
+    bar=None,
+) -> PathFit:
+    """Run C-Lasso (``num_factors = 0``) or PPC C-Lasso for every penalty ``λ/N`` in a batch.
+
+    All penalties start from the same preliminary estimates ``beta_tilde`` (N, p), factors
+    ``factors0`` (T, R) and centres (K, p); the batch runs as one vmapped, jitted loop, in chunks
+    of ten outer iterations so that ``bar`` (a tqdm bar) can advance. Centres are padded to
+    ``padded_groups`` rows so that one compilation serves every number of groups.
+    """
+    penalties = jnp.asarray(penalties, dtype=jnp.float64)
+    m = penalties.shape[0]
+    centres = np.asarray(centres)
+    num_groups = centres.shape[0]
+    padded = max(num_groups, padded_groups)
+    if padded > num_groups:
+        centres = np.concatenate([centres, np.zeros((padded - num_groups, centres.shape[1]))])
+    single = classo_init(
+        jnp.asarray(beta_tilde), jnp.asarray(centres), jnp.asarray(factors0), num_groups
+    )
+    states = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (m, *jnp.shape(leaf))), single)
+    y, x = jnp.asarray(y), jnp.asarray(x)
+    done = 0
+    while done < max_iter:
+        steps = min(_CHUNK, max_iter - done)
+        states = _run_batch(
+            states,
+            y,
+            x,
+            penalties,
+            tol,
+            num_factors=num_factors,
+            num_steps=steps,
+            block_max_iter=block_max_iter,
+        )
+        done += steps
+        if bar is not None:
+            bar.update(steps)
+        if bool(jnp.all(states.change <= tol)):
+            break
+    beta, groups, shrunk = jax.vmap(unit_coefficients, in_axes=(0, 0, None))(
+        states.alpha, states.delta, num_groups
+    )
+    return PathFit(
+        alpha=np.asarray(states.alpha)[:, :num_groups],
+        beta=np.asarray(beta),
+        groups=np.asarray(groups),
+        shrunk=np.asarray(shrunk),
+        factors=np.asarray(states.factors),
+        num_iter=np.asarray(states.num_iter),
+        converged=np.asarray(states.change <= tol),
+    )
