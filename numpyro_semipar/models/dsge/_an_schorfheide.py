@@ -1,0 +1,362 @@
+r"""The An–Schorfheide (2007) small New Keynesian model on US data, with its priors.
+
+Log-linearised around the balanced-growth path (all variables in percent deviations):
+
+.. math::
+
+    y_t &= E_t y_{t+1} - \tfrac{1}{\tau}(R_t - E_t\pi_{t+1} - E_t z_{t+1})
+           + g_t - E_t g_{t+1}\\
+    \pi_t &= \beta E_t \pi_{t+1} + \kappa (y_t - g_t)\\
+    R_t &= \rho_R R_{t-1} + (1-\rho_R)\psi_1 \pi_t + (1-\rho_R)\psi_2 (y_t - g_t)
+           + \sigma_R \varepsilon_{R,t}\\
+    g_t &= \rho_g g_{t-1} + \sigma_g \varepsilon_{g,t}, \qquad
+    z_t = \rho_z z_{t-1} + \sigma_z \varepsilon_{z,t},
+
+with ``β = 1/(1 + r^(A)/400)``. Observables (Herbst & Schorfheide 2016, ch. 2):
+quarterly per-capita output growth ``γ^(Q) + y_t − y_{t−1} + z_t``, annualised inflation
+``π^(A) + 4π_t`` and the annualised interest rate ``π^(A) + r^(A) + 4γ^(Q) + 4R_t``.
+The priors are those of Herbst & Schorfheide (2016), the textbook version of An & Schorfheide
+(2007, Econometric Reviews 26): the prior is truncated to the determinacy region by giving
+indeterminate parameters zero density.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import transforms
+
+from ._kalman import kalman_loglik
+from ._solve import SOLVE_STATUS, solve_re
+
+__all__ = [
+    "PARAM_NAMES",
+    "StateSpace",
+    "an_schorfheide_model",
+    "an_schorfheide_priors",
+    "count_status",
+    "load_us_data",
+    "log_likelihood",
+    "log_prior",
+    "prior_mean",
+    "state_space",
+    "system_matrices",
+]
+
+#: Structural parameters, in the order used by flat vectors.
+PARAM_NAMES = (
+    "tau",
+    "kappa",
+    "psi1",
+    "psi2",
+    "r_A",
+    "pi_A",
+    "gamma_Q",
+    "rho_R",
+    "rho_g",
+    "rho_z",
+    "sigma_R",
+    "sigma_g",
+    "sigma_z",
+)
+
+
+def _gamma(mean, sd):
+    # Gamma with given mean and standard deviation: shape = (m/s)², rate = m/s².
+    return dist.Gamma((mean / sd) ** 2, mean / sd**2)
+
+
+def _inverse_gamma_hs(s, nu):
+    # Herbst–Schorfheide IG(s, ν) on σ: p(σ) ∝ σ^{-ν-1} exp(-ν s² / 2σ²), i.e. σ² ~ IG(ν/2, ν s²/2).
+    return dist.TransformedDistribution(
+        dist.InverseGamma(nu / 2.0, nu * s**2 / 2.0), transforms.PowerTransform(0.5)
+    )
+
+
+def an_schorfheide_priors() -> dict[str, dist.Distribution]:
+    """Prior distributions of the 13 parameters (Herbst & Schorfheide 2016).
+
+    Returns
+    -------
+    dict
+        ``{name: numpyro distribution}`` in :data:`PARAM_NAMES` order. Shock standard deviations
+        are in percent and follow the inverse-gamma ``IG(s, ν)`` of Herbst & Schorfheide.
+    """
+    return {
+        "tau": _gamma(2.0, 0.5),
+        "kappa": dist.Uniform(0.0, 1.0),
+        "psi1": _gamma(1.5, 0.25),
+        "psi2": _gamma(0.5, 0.25),
+        "r_A": _gamma(0.5, 0.5),
+        "pi_A": _gamma(7.0, 2.0),
+        "gamma_Q": dist.Normal(0.4, 0.2),
+        "rho_R": dist.Uniform(0.0, 1.0),
+        "rho_g": dist.Uniform(0.0, 1.0),
+        "rho_z": dist.Uniform(0.0, 1.0),
+        "sigma_R": _inverse_gamma_hs(0.4, 4.0),
+        "sigma_g": _inverse_gamma_hs(1.0, 4.0),
+        "sigma_z": _inverse_gamma_hs(0.5, 4.0),
+    }
+
+
+def prior_mean() -> dict[str, float]:
+    """Prior means (inverse-gamma means by ``E σ = s √(ν/2) Γ((ν−1)/2) / Γ(ν/2)``).
+
+    Returns
+    -------
+    dict
+        ``{name: float}``; a determinate parameter point.
+    """
+    from scipy.special import gammaln
+
+    def ig_mean(s, nu):
+        return float(s * np.sqrt(nu / 2.0) * np.exp(gammaln((nu - 1) / 2) - gammaln(nu / 2)))
+
+    return {
+        "tau": 2.0,
+        "kappa": 0.5,
+        "psi1": 1.5,
+        "psi2": 0.5,
+        "r_A": 0.5,
+        "pi_A": 7.0,
+        "gamma_Q": 0.4,
+        "rho_R": 0.5,
+        "rho_g": 0.5,
+        "rho_z": 0.5,
+        "sigma_R": ig_mean(0.4, 4.0),
+        "sigma_g": ig_mean(1.0, 4.0),
+        "sigma_z": ig_mean(0.5, 4.0),
+    }
+
+
+def load_us_data(start: str = "1959Q2", end: str = "2009Q3") -> tuple[np.ndarray, list[str]]:
+    """US quarterly observables from ``statsmodels.datasets.macrodata`` (1959Q2–2009Q3).
+
+    Parameters
+    ----------
+    start, end : str
+        First and last quarter kept (inclusive), e.g. ``"1984Q1"``. The full data set starts in
+        1959Q1, which is lost to differencing.
+
+    Returns
+    -------
+    y : array of shape (n_periods, 3)
+        Columns: per-capita real GDP growth ``100 Δlog(realgdp/pop)`` (quarterly percent),
+        annualised CPI inflation ``infl = 400 Δlog(cpi)`` and the 3-month T-bill rate
+        ``tbilrate`` (annual percent).
+    dates : list of str
+        Labels such as ``"1959Q2"``.
+    """
+    from statsmodels.datasets import macrodata
+
+    frame = macrodata.load_pandas().data
+    per_capita = np.log(frame["realgdp"].to_numpy() / frame["pop"].to_numpy())
+    growth = 100.0 * np.diff(per_capita)
+    inflation = frame["infl"].to_numpy()[1:]
+    rate = frame["tbilrate"].to_numpy()[1:]
+    y = np.column_stack([growth, inflation, rate]).astype(np.float64)
+    years, quarters = frame["year"].to_numpy()[1:], frame["quarter"].to_numpy()[1:]
+    dates = [f"{int(a)}Q{int(b)}" for a, b in zip(years, quarters, strict=True)]
+    for name, label in (("start", start), ("end", end)):
+        if label not in dates:
+            raise ValueError(
+                f"{name}={label!r} is not a quarter of the data ({dates[0]}–{dates[-1]})"
+            )
+    i, j = dates.index(start), dates.index(end)
+    if j < i + 10:
+        raise ValueError(f"the sample {start}–{end} is too short (fewer than 11 quarters)")
+    return y[i : j + 1], dates[i : j + 1]
+
+
+def system_matrices(theta):
+    """Canonical-form matrices ``A E x' + B x + C x₋₁ + E u = 0``, ``u = Φ u₋₁ + ε``.
+
+    Parameters
+    ----------
+    theta : dict
+        Parameters by name (:data:`PARAM_NAMES`).
+
+    Returns
+    -------
+    A, B, C : arrays of shape (3, 3)
+        For ``x = (y, π, R)``.
+    E : array of shape (3, 3)
+        For ``u = (g, z, ε_R)``.
+    Phi : array of shape (3, 3)
+        ``diag(ρ_g, ρ_z, 0)``.
+    """
+    tau, kappa = theta["tau"], theta["kappa"]
+    psi1, psi2, rho_r = theta["psi1"], theta["psi2"], theta["rho_R"]
+    rho_g, rho_z = theta["rho_g"], theta["rho_z"]
+    beta = 1.0 / (1.0 + theta["r_A"] / 400.0)
+    zero = jnp.zeros_like(tau)
+    one = jnp.ones_like(tau)
+    # Rows: Euler equation, Phillips curve, Taylor rule (expected g', z' folded in via Φ).
+    A = jnp.stack(
+        [jnp.stack([-one, -1.0 / tau, zero]), jnp.stack([zero, -beta, zero]), jnp.zeros(3)]
+    )
+    B = jnp.stack(
+        [
+            jnp.stack([one, zero, 1.0 / tau]),
+            jnp.stack([-kappa, one, zero]),
+            jnp.stack([-(1 - rho_r) * psi2, -(1 - rho_r) * psi1, one]),
+        ]
+    )
+    C = jnp.stack([jnp.zeros(3), jnp.zeros(3), jnp.stack([zero, zero, -rho_r])])
+    E = jnp.stack(
+        [
+            jnp.stack([-(1.0 - rho_g), -rho_z / tau, zero]),
+            jnp.stack([kappa, zero, zero]),
+            jnp.stack([(1 - rho_r) * psi2, zero, -one]),
+        ]
+    )
+    Phi = jnp.diag(jnp.stack([rho_g, rho_z, zero]))
+    return A, B, C, E, Phi
+
+
+class StateSpace(NamedTuple):
+    """Linear Gaussian state space of the solved model (state ``(y, π, R, g, z, ε_R, y₋₁)``).
+
+    Attributes
+    ----------
+    d : array of shape (3,)
+        Measurement constants.
+    Z : array of shape (3, 7)
+        Measurement loadings.
+    T : array of shape (7, 7)
+        State transition.
+    V : array of shape (7, 7)
+        State innovation covariance.
+    status : int array
+        Solver status (:data:`~numpyro_semipar.models.dsge.SOLVE_STATUS`).
+    """
+
+    d: jax.Array
+    Z: jax.Array
+    T: jax.Array
+    V: jax.Array
+    status: jax.Array
+
+
+def state_space(theta) -> StateSpace:
+    """Solve the model and build its state-space form.
+
+    Parameters
+    ----------
+    theta : dict
+        Parameters by name.
+
+    Returns
+    -------
+    StateSpace
+    """
+    A, B, C, E, Phi = system_matrices(theta)
+    sol = solve_re(A, B, C, E, Phi)
+    P, Q = sol.P, sol.Q
+    k = 7
+    T = jnp.zeros((k, k))
+    T = T.at[:3, :3].set(P).at[:3, 3:6].set(Q @ Phi).at[3:6, 3:6].set(Phi).at[6, 0].set(1.0)
+    loading = jnp.concatenate([Q, jnp.eye(3), jnp.zeros((1, 3))], axis=0)
+    omega = jnp.diag(jnp.stack([theta["sigma_g"], theta["sigma_z"], theta["sigma_R"]]) ** 2)
+    V = loading @ omega @ loading.T
+    Z = jnp.zeros((3, k))
+    Z = Z.at[0, 0].set(1.0).at[0, 6].set(-1.0).at[0, 4].set(1.0).at[1, 1].set(4.0)
+    Z = Z.at[2, 2].set(4.0)
+    gq, pa, ra = theta["gamma_Q"], theta["pi_A"], theta["r_A"]
+    d = jnp.stack([gq, pa, pa + ra + 4.0 * gq])
+    return StateSpace(d=d, Z=Z, T=T, V=V, status=sol.status)
+
+
+def log_likelihood(theta, y):
+    """Kalman-filter log-likelihood and solver status.
+
+    Parameters
+    ----------
+    theta : dict
+        Parameters by name.
+    y : array of shape (n_periods, 3)
+        Observables (see :func:`load_us_data`).
+
+    Returns
+    -------
+    loglik : float array
+        ``-inf`` outside the determinacy region (never NaN).
+    status : int array
+        Solver status code.
+    """
+    ss = state_space(theta)
+    solved = ss.status == 0
+    # Outside the determinacy region filter a harmless stand-in system (white noise with unit
+    # variance) so that neither the value nor the gradient picks up a NaN; the result is masked.
+    T = jnp.where(solved, ss.T, 0.0)
+    V = jnp.where(solved, ss.V, jnp.eye(ss.V.shape[0]))
+    Z = jnp.where(solved, ss.Z, jnp.eye(*ss.Z.shape))
+    ll = kalman_loglik(y, ss.d, Z, T, V)
+    ll = jnp.where(solved & jnp.isfinite(ll), ll, -jnp.inf)
+    return ll, ss.status
+
+
+def log_prior(theta):
+    """Log prior density (constrained space, no Jacobian); ``-inf`` outside the support.
+
+    Parameters
+    ----------
+    theta : dict
+        Parameters by name.
+
+    Returns
+    -------
+    float array
+    """
+    total = 0.0
+    for name, prior in an_schorfheide_priors().items():
+        value = jnp.asarray(theta[name])
+        inside = prior.support(value)
+        # Evaluate at a safe point outside the support so that no NaN enters the sum or gradient.
+        safe = jnp.where(inside, value, _SAFE_VALUE[name])
+        total = total + jnp.where(inside, prior.log_prob(safe), -jnp.inf)
+    return total
+
+
+_SAFE_VALUE = {name: 0.5 for name in PARAM_NAMES} | {"psi1": 1.5, "tau": 2.0, "pi_A": 7.0}
+
+
+def count_status(status) -> dict[str, int]:
+    """Count solver outcomes (a diagnostic for indeterminacy and no-solution regions).
+
+    Parameters
+    ----------
+    status : array of int
+        Status codes from :func:`log_likelihood` over many evaluations.
+
+    Returns
+    -------
+    dict
+        ``{description: count}`` for every code in ``SOLVE_STATUS``.
+    """
+    status = np.asarray(status).ravel()
+    return {label: int(np.sum(status == code)) for code, label in SOLVE_STATUS.items()}
+
+
+def an_schorfheide_model(y):
+    """NumPyro model: the An–Schorfheide priors and the Kalman-filter likelihood of ``y``.
+
+    Parameters
+    ----------
+    y : array of shape (n_periods, 3)
+        Observables (see :func:`load_us_data`).
+
+    Notes
+    -----
+    The likelihood enters through ``numpyro.factor("loglik", ...)``; indeterminate parameters
+    get ``-inf``. The solver status is recorded as the deterministic site ``solver_status``.
+    """
+    theta = {name: numpyro.sample(name, prior) for name, prior in an_schorfheide_priors().items()}
+    ll, status = log_likelihood(theta, y)
+    numpyro.deterministic("solver_status", status)
+    numpyro.factor("loglik", ll)
