@@ -3,6 +3,9 @@
 Each estimator lives in its own module; this package re-exports the public names.
 """
 
+from ..panel import CLasso as CLasso
+from ..panel import InteractiveEffects as InteractiveEffects
+from ..panel import SuJu as SuJu
 from ._indirect_inference import IndirectInference as IndirectInference
 from ._maximum_likelihood import MaximumLikelihood as MaximumLikelihood
 from ._maximum_likelihood import covariance_from_scores as covariance_from_scores
@@ -16,6 +19,9 @@ from ._smm import SMM as SMM
 
 __all__ = [
     "SMM",
+    "CLasso",
+    "InteractiveEffects",
+    "SuJu",
     "IndirectInference",
     "MaximumLikelihood",
     "MixingDistribution",

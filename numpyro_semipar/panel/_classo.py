@@ -15,7 +15,13 @@ from ..reporting._result import EstimationResult
 from ._criteria import group_criterion, lambda_from_c, tuning_grid
 from ._data import PanelData, as_panel_data, within_transform
 from ._jackknife import split_panel_jackknife
-from ._path import initial_centres, progress, run_penalties, seed_from_key
+from ._path import (
+    initial_centres,
+    progress,
+    run_penalties,
+    seed_from_key,
+    small_linear_algebra,
+)
 from ._results import grouped_result, order_groups, permute_blocks
 
 __all__ = ["CLasso", "resolve_candidates", "unit_least_squares"]
@@ -166,7 +172,7 @@ class CLasso:
         """
         panel = as_panel_data(y, x, data=data, entity=entity, time=time, min_periods=3)
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
-        with float64():
+        with float64(), small_linear_algebra():
             return self._fit(panel, ks, cs, seed_from_key(rng_key))
 
     def _fit(self, panel: PanelData, ks, cs, seed: int) -> EstimationResult:

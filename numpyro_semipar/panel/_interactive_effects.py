@@ -17,7 +17,7 @@ from ..reporting._result import EstimationResult
 from ._bai import BaiFit, bai_bias, bai_covariance, bai_fit, pooled_ols
 from ._criteria import bai_ng_criterion
 from ._data import PanelData, as_panel_data
-from ._path import progress
+from ._path import progress, small_linear_algebra
 from ._pca import principal_factors
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
@@ -170,7 +170,7 @@ class InteractiveEffects:
         panel = as_panel_data(y, x, data=data, entity=entity, time=time)
         if rng_key is None:
             rng_key = jax.random.key(0)
-        with float64():
+        with float64(), small_linear_algebra():
             return self._fit(panel, rng_key)
 
     def _fit(self, panel: PanelData, rng_key) -> EstimationResult:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from functools import partial
 from typing import NamedTuple
 
@@ -12,9 +14,31 @@ import numpy as np
 
 from ._classo_step import classo_init, classo_run, unit_coefficients
 
-__all__ = ["PathFit", "initial_centres", "kmeans", "progress", "run_penalties", "seed_from_key"]
+__all__ = [
+    "PathFit",
+    "initial_centres",
+    "kmeans",
+    "progress",
+    "run_penalties",
+    "seed_from_key",
+    "small_linear_algebra",
+]
 
 _CHUNK = 10  # outer iterations per compiled call: the progress bar's granularity
+
+
+@contextlib.contextmanager
+def small_linear_algebra() -> Iterator[None]:
+    """Run the enclosed block with single-threaded BLAS/LAPACK.
+
+    Every decomposition here is small (T × T eigenproblems, p × p solves): a threaded BLAS only
+    adds synchronisation, and on a loaded machine a 50 × 50 eigendecomposition went from about
+    1 ms to 40 ms with two OpenBLAS threads. The previous limits are restored on exit.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def progress(total: int, desc: str, enabled: bool):
@@ -111,7 +135,9 @@ def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_ma
             block_max_iter=block_max_iter,
         )
 
-    return jax.vmap(run)(states, penalties)
+    # lax.map, not vmap: each penalty stops at its own convergence, and batched tiny linear
+    # algebra inside while loops is far slower on CPU than running the problems in sequence.
+    return jax.lax.map(lambda args: run(*args), (states, penalties))
 
 
 def run_penalties(
@@ -132,9 +158,9 @@ def run_penalties(
     """Run C-Lasso (``num_factors = 0``) or PPC C-Lasso for every penalty ``λ/N`` in a batch.
 
     All penalties start from the same preliminary estimates ``beta_tilde`` (N, p), factors
-    ``factors0`` (T, R) and centres (K, p); the batch runs as one vmapped, jitted loop, in chunks
-    of ten outer iterations so that ``bar`` (a tqdm bar) can advance. Centres are padded to
-    ``padded_groups`` rows so that one compilation serves every number of groups.
+    ``factors0`` (T, R) and centres (K, p); the batch runs as one jitted loop over penalties,
+    in chunks of ten outer iterations so that ``bar`` (a tqdm bar) can advance. Centres are
+    padded to ``padded_groups`` rows so that one compilation serves every number of groups.
     """
     penalties = jnp.asarray(penalties, dtype=jnp.float64)
     m = penalties.shape[0]

@@ -19,7 +19,13 @@ from ._bai import bai_bias, bai_covariance, bai_fit
 from ._classo import resolve_candidates, unit_least_squares
 from ._criteria import bai_ng_criterion, group_criterion, lambda_from_c
 from ._data import PanelData, as_panel_data, within_transform
-from ._path import initial_centres, progress, run_penalties, seed_from_key
+from ._path import (
+    initial_centres,
+    progress,
+    run_penalties,
+    seed_from_key,
+    small_linear_algebra,
+)
 from ._pca import annihilator, principal_factors
 from ._results import grouped_result, order_groups, permute_blocks
 
@@ -272,7 +278,7 @@ class SuJu:
         """
         panel = as_panel_data(y, x, data=data, entity=entity, time=time)
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
-        with float64():
+        with float64(), small_linear_algebra():
             return self._fit(panel, ks, cs, seed_from_key(rng_key))
 
     def _preliminary(self, y, x):
