@@ -4,6 +4,7 @@ from . import blackjax as blackjax
 from ._adapter import BlackJAXKernelAdapter as BlackJAXKernelAdapter
 from ._adapter import CovarianceAdaptiveAdapter as CovarianceAdaptiveAdapter
 from ._adapter import MHKernelState as MHKernelState
+from ._archive import ArchiveRecorder as ArchiveRecorder
 from ._archive import CandidateArchive as CandidateArchive
 from ._archive import merge_archives as merge_archives
 from ._executor import evaluate_batch as evaluate_batch
@@ -28,6 +29,8 @@ from ._surrogate_diagnostics import importance_diagnostics as importance_diagnos
 from ._surrogate_kernels import DelayedAcceptanceMH as DelayedAcceptanceMH
 from ._surrogate_kernels import SurrogateMH as SurrogateMH
 from ._surrogate_kernels import surrogate_logdensity as surrogate_logdensity
+from ._workflow import SurrogatePosterior as SurrogatePosterior
+from ._workflow import surrogate_posterior as surrogate_posterior
 
 __all__: list[str] = [
     "CandidateArchive",
@@ -47,6 +50,9 @@ __all__: list[str] = [
     "DelayedAcceptanceMH",
     "SurrogateMH",
     "surrogate_logdensity",
+    "SurrogatePosterior",
+    "surrogate_posterior",
+    "ArchiveRecorder",
     "BlackJAXKernelAdapter",
     "CovarianceAdaptiveAdapter",
     "MHKernelState",

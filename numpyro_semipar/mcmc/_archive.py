@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CandidateArchive", "merge_archives"]
+__all__ = ["ArchiveRecorder", "CandidateArchive", "merge_archives"]
 
 _CHUNK = re.compile(r"^chunk-(\d{8})-([0-9a-f]{32})\.npz$")
 
@@ -297,6 +297,58 @@ class CandidateArchive:
         if missing.size:
             found, values = self.lookup(positions)
         return values
+
+
+class ArchiveRecorder:
+    """An ``evaluation_callback`` for the MH kernels that streams evaluations into an archive.
+
+    The kernels call it (through :func:`jax.debug.callback`) with the points evaluated in one
+    iteration and their log densities; points are buffered and written as one chunk every
+    ``flush_every`` points (and on :meth:`flush`). Dict positions are flattened in
+    ``jax.flatten_util.ravel_pytree`` order (sites sorted by name), the order the kernels use
+    for the proposal covariance. Points whose log density is NaN (not evaluated, e.g. stage-1
+    rejections of delayed acceptance) are skipped.
+
+    Parameters
+    ----------
+    archive : CandidateArchive
+        Where to write.
+    flush_every : int
+        Number of buffered points that triggers a write.
+    """
+
+    def __init__(self, archive: CandidateArchive, flush_every: int = 2000):
+        self.archive = archive
+        self.flush_every = int(flush_every)
+        self._positions: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._pending = 0
+        self.num_recorded = 0
+
+    def __call__(self, points, logdensities) -> None:
+        """Buffer one iteration's evaluations (flushes when the buffer is full)."""
+        values = np.asarray(logdensities, dtype=np.float64).reshape(-1)
+        n = values.shape[0]
+        if isinstance(points, dict):
+            flat = np.concatenate(
+                [np.asarray(points[k], np.float64).reshape(n, -1) for k in sorted(points)], axis=1
+            )
+        else:
+            flat = np.asarray(points, np.float64).reshape(n, -1)
+        keep = ~np.isnan(values) & np.all(np.isfinite(flat), axis=1)
+        if keep.any():
+            self._positions.append(flat[keep])
+            self._values.append(values[keep])
+            self._pending += int(keep.sum())
+            self.num_recorded += int(keep.sum())
+        if self._pending >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered evaluations as one chunk."""
+        if self._pending:
+            self.archive.append(np.concatenate(self._positions), np.concatenate(self._values))
+        self._positions, self._values, self._pending = [], [], 0
 
 
 def merge_archives(

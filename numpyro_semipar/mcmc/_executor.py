@@ -139,6 +139,7 @@ def host_logdensity(
     logdensity_fn: Callable[[np.ndarray], float],
     *,
     executor: Executor | Any | None = None,
+    archive: Any = None,
     dtype=None,
 ) -> Callable[[jax.Array], jax.Array]:
     """Make a Python log density callable from jitted JAX code (also under ``vmap``).
@@ -150,6 +151,9 @@ def host_logdensity(
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
         Batches produced by ``jax.vmap`` (e.g. the proposals of a multi-proposal kernel) are
         evaluated through it with :func:`evaluate_batch`.
+    archive : CandidateArchive, optional
+        Look every batch up in this archive first and evaluate (and store, one chunk per batch)
+        only the positions it lacks: a run replayed after a crash re-evaluates nothing stored.
     dtype : dtype, optional
         Result dtype (default: the position's dtype).
 
@@ -163,7 +167,10 @@ def host_logdensity(
     def host(batch):
         batch = np.asarray(batch, dtype=np.float64)
         flat = batch.reshape(-1, batch.shape[-1])
-        values = evaluate_batch(logdensity_fn, flat, executor=executor)
+        if archive is not None:
+            values = archive.evaluate(logdensity_fn, flat, executor=executor)
+        else:
+            values = evaluate_batch(logdensity_fn, flat, executor=executor)
         return values.reshape(batch.shape[:-1])
 
     def logdensity(position):

@@ -1,0 +1,466 @@
+"""The DNN-surrogate workflow in one call: explore, archive, train, sample, diagnose.
+
+:func:`surrogate_posterior` runs the seed's pipeline (Kase, Rigato & Rottner 2024) with the exact
+correction available:
+
+1. **Mode.** For a JAX log density or a NumPyro model, BFGS finds the mode and the inverse
+   Hessian there starts the proposal (Dynare-style).
+2. **Exploration.** Adaptive random-walk (or multi-proposal) MH on the exact posterior; every
+   candidate, accepted or rejected, goes to a :class:`CandidateArchive` ("waste recycling").
+   Log densities written outside JAX are evaluated through an executor and looked up in the
+   archive first, so a killed run resumes without re-evaluating anything stored.
+3. **Training.** A Flax MLP (:func:`train_surrogate`) on the archive, without the held-out steps.
+4. **Sampling.** ``method="delayed_acceptance"`` (exact: the surrogate screens, the posterior
+   decides) or ``method="surrogate"`` (the seed's approximate MH on the surrogate, with importance
+   reweighting of a thinned subset as a check).
+5. **Diagnostics.** Wrong-accept/wrong-reject rates on held-out exploration steps, Pareto-k̂, exact
+   evaluation counts and exact evaluations per effective sample, in the returned ArviZ
+   DataTree's ``attrs`` (and ``sample_stats``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from numpyro.infer import MCMC
+
+from .._x64 import float64
+from ._archive import ArchiveRecorder, CandidateArchive, position_keys
+from ._executor import host_logdensity
+from ._multi_proposal_kernel import MultiProposalMH
+from ._random_walk_kernel import RandomWalkMH
+from ._surrogate import Surrogate, train_surrogate
+from ._surrogate_diagnostics import DecisionErrors, decision_errors, importance_diagnostics
+from ._surrogate_kernels import DelayedAcceptanceMH, SurrogateMH, surrogate_logdensity
+from .blackjax import adapted_covariance
+from .blackjax._surrogate_mh import sample_surrogate_chains
+
+__all__ = ["SurrogatePosterior", "surrogate_posterior"]
+
+
+class SurrogatePosterior(NamedTuple):
+    """Everything :func:`surrogate_posterior` produced.
+
+    Attributes
+    ----------
+    datatree : xarray.DataTree
+        Posterior draws of the final sampler; ``attrs`` (and ``sample_stats.attrs``) carry the
+        diagnostics, ``sample_stats.num_evaluations`` the exact evaluations per iteration.
+    diagnostics : dict
+        The same diagnostics as a dict (see Notes of :func:`surrogate_posterior`).
+    surrogate : Surrogate
+        The trained surrogate.
+    archive : CandidateArchive
+        The candidate archive (training data).
+    exploration : numpyro.infer.MCMC
+        The exact exploration run.
+    sampler : numpyro.infer.MCMC or SurrogateChains
+        The final run.
+    """
+
+    datatree: Any
+    diagnostics: dict
+    surrogate: Surrogate
+    archive: CandidateArchive
+    exploration: MCMC
+    sampler: Any
+
+
+def _is_jax_traceable(fn: Callable, position) -> bool:
+    try:
+        jax.eval_shape(fn, position)
+    except Exception:  # noqa: BLE001 - any failure to trace means "not JAX"
+        return False
+    return True
+
+
+def _min_ess(draws: np.ndarray) -> float:
+    """Smallest bulk ESS over coordinates of draws with shape (chains, draws, d)."""
+    dataset = az.from_dict({"posterior": {"x": draws}}, dims={"x": ["coordinate"]})
+    ess = az.ess(dataset)
+    values = np.asarray(ess["posterior"]["x"] if "posterior" in ess else ess["x"])
+    return float(np.nanmin(values))
+
+
+def _flatten(tree, lead_ndim: int) -> np.ndarray:
+    """Flatten the trailing (event) dims of a pytree of arrays into one axis.
+
+    Leaves are concatenated in ``ravel_pytree`` order (dict keys sorted), so a flat row is the
+    kernels' flattened unconstrained position.
+    """
+    leaves = jax.tree.leaves(tree)
+    lead = np.shape(leaves[0])[:lead_ndim]
+    return np.concatenate(
+        [np.asarray(leaf, np.float64).reshape(*lead, -1) for leaf in leaves], axis=-1
+    )
+
+
+def _flat_draws(samples, num_chains: int) -> np.ndarray:
+    """(chains, draws, d) array of flattened unconstrained draws (ravel_pytree order)."""
+    return _flatten(samples, 2).reshape(num_chains, -1, _flatten(samples, 2).shape[-1])
+
+
+def _heldout_steps(extra: dict, draws: np.ndarray, exploration: str, fraction: float) -> dict:
+    """Held-out MH steps (x, y, log π(x), log π(y)) from the end of each exploration chain."""
+    num_chains, num_steps, _ = draws.shape
+    held = max(1, int(round(fraction * num_steps)))
+    first = max(1, num_steps - held)
+    if exploration == "random_walk":
+        y = _flatten(extra["info.proposal"], 2)[:, first:]
+        log_y = np.asarray(extra["info.proposal_logdensity"], np.float64)[:, first:]
+        x = draws[:, first - 1 : num_steps - 1]
+        log_x = -np.asarray(extra["potential_energy"], np.float64)[:, first - 1 : num_steps - 1]
+        d = x.shape[-1]
+        x, y = x.reshape(-1, d), y.reshape(-1, d)
+        log_x, log_y = log_x.reshape(-1), log_y.reshape(-1)
+    else:
+        points = _flatten(extra["info.points"], 3)[:, first:]  # (C, T, N + 1, d)
+        values = np.asarray(extra["info.logdensities"], np.float64)[:, first:]
+        d, n = points.shape[-1], points.shape[-2] - 1
+        x = np.repeat(points[:, :, :1], n, axis=2).reshape(-1, d)
+        y = points[:, :, 1:].reshape(-1, d)
+        log_x = np.repeat(values[:, :, :1], n, axis=2).reshape(-1)
+        log_y = values[:, :, 1:].reshape(-1)
+    ok = ~np.isnan(log_x) & ~np.isnan(log_y) & np.isfinite(log_x)
+    return {"x": x[ok], "y": y[ok], "log_x": log_x[ok], "log_y": log_y[ok]}
+
+
+def _rows_in(positions: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    held = set(position_keys(rows))
+    return np.array([k in held for k in position_keys(positions)], dtype=bool)
+
+
+def _errors_dict(errors: DecisionErrors) -> dict:
+    return {
+        "wrong_accept": errors.wrong_accept,
+        "wrong_reject": errors.wrong_reject,
+        "expected_wrong_accept": errors.expected_wrong_accept,
+        "expected_wrong_reject": errors.expected_wrong_reject,
+        "num_heldout_steps": errors.num_steps,
+    }
+
+
+def _flat_datatree(draws, lp, num_evaluations, names):
+    dimension = draws.shape[-1]
+    names = list(names) if names is not None else [f"x[{i}]" for i in range(dimension)]
+    if len(names) != dimension:
+        raise ValueError(f"names has {len(names)} entries for {dimension} parameters")
+    return az.from_dict(
+        {
+            "posterior": {"x": draws},
+            "sample_stats": {"lp": lp, "num_evaluations": num_evaluations},
+        },
+        dims={"x": ["parameter"]},
+        coords={"parameter": names},
+    )
+
+
+def surrogate_posterior(
+    model_or_logdensity: Callable,
+    *model_args: Any,
+    rng_key: jax.Array,
+    init_params: Any = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    method: str = "delayed_acceptance",
+    archive: CandidateArchive | str | os.PathLike | None = None,
+    executor: Any = None,
+    exploration: str = "random_walk",
+    num_proposals: int = 16,
+    covariance: Any = None,
+    find_mode: bool | None = None,
+    num_exploration_warmup: int = 1000,
+    num_exploration: int = 5000,
+    num_warmup: int = 500,
+    num_samples: int = 5000,
+    num_chains: int = 1,
+    holdout_fraction: float = 0.2,
+    num_importance: int = 500,
+    surrogate_options: Mapping[str, Any] | None = None,
+    names: list[str] | None = None,
+    progress_bar: bool = True,
+) -> SurrogatePosterior:
+    """Run mode → exploration MH with archive → surrogate training → DA or surrogate MH.
+
+    Parameters
+    ----------
+    model_or_logdensity : callable
+        A NumPyro model, or a log density of a flat parameter vector (then ``init_params``, a
+        (d,) array, is required). A log density that JAX cannot trace (NumPy, numba, a
+        sequence-jacobian model) is evaluated on the host through ``executor``.
+    *model_args
+        Positional arguments of the model.
+    rng_key : jax.Array
+        PRNG key.
+    init_params : array of shape (d,) or dict, optional
+        Starting point: required for a log density; for a model, a dict of unconstrained
+        values (default: NumPyro's init strategy).
+    model_kwargs : dict, optional
+        Keyword arguments of the model.
+    method : {"delayed_acceptance", "surrogate"}
+        Exact delayed acceptance, or the seed's approximate MH on the surrogate.
+    archive : CandidateArchive or path, optional
+        Candidate archive (default: a fresh temporary directory). An existing archive resumes:
+        stored host evaluations are not repeated, and its candidates join the training data.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Where host log densities are evaluated (batches come from multi-proposal MH).
+    exploration : {"random_walk", "multi_proposal"}
+        Exploration sampler on the exact posterior.
+    num_proposals : int
+        Proposals per iteration of multi-proposal exploration.
+    covariance : array, optional
+        Initial proposal covariance (flattened unconstrained order).
+    find_mode : bool, optional
+        Start at the BFGS mode with the inverse Hessian (default: when the log density is JAX).
+    num_exploration_warmup, num_exploration : int
+        Warm-up (adaptation) and post-warm-up iterations of exploration per chain.
+    num_warmup, num_samples : int
+        Warm-up and draws of the final sampler per chain.
+    num_chains : int
+        Chains (run sequentially for the exact stages, so delayed acceptance really skips the
+        exact evaluations that stage 1 rejects).
+    holdout_fraction : float
+        Share of the post-warm-up exploration steps held out of training to measure wrong
+        accepts and wrong rejects.
+    num_importance : int
+        ``method="surrogate"``: thinned surrogate draws reweighted by the exact posterior
+        (exact evaluations) for Pareto-k̂.
+    surrogate_options : dict, optional
+        Keyword arguments of :func:`train_surrogate`.
+    names : list of str, optional
+        Coordinate names for a flat log density (default ``x[0]``, ``x[1]``, ...).
+    progress_bar : bool
+        Progress bars (off when ``CI`` is set).
+
+    Returns
+    -------
+    SurrogatePosterior
+
+    Notes
+    -----
+    ``diagnostics`` keys: ``method``, ``approximate`` (1 for surrogate MH), ``dimension``,
+    ``num_exact_evaluations_exploration``, ``num_exact_evaluations_sampling``,
+    ``num_exact_evaluations``, ``num_training_candidates``, ``validation_rmse``,
+    ``validation_r2``, ``training_seconds``, ``wrong_accept``, ``wrong_reject``,
+    ``expected_wrong_accept``, ``expected_wrong_reject``, ``num_heldout_steps``,
+    ``min_ess`` (final draws), ``exact_evaluations_per_ess`` (final sampler),
+    ``exploration_evaluations_per_ess`` (the exact exploration run, post-warm-up: the random-walk
+    baseline), ``sampling_seconds``, and for ``method="surrogate"``: ``pareto_k``,
+    ``importance_ess``.
+    """
+    if method not in ("delayed_acceptance", "surrogate"):
+        raise ValueError(f"method must be 'delayed_acceptance' or 'surrogate', got {method!r}")
+    if exploration not in ("random_walk", "multi_proposal"):
+        raise ValueError(
+            f"exploration must be 'random_walk' or 'multi_proposal', got {exploration!r}"
+        )
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+    model_kwargs = dict(model_kwargs or {})
+    disable = (not progress_bar) or bool(os.environ.get("CI"))
+    if archive is None:
+        import tempfile
+
+        archive = CandidateArchive(Path(tempfile.mkdtemp(prefix="surrogate-archive-")))
+    elif not isinstance(archive, CandidateArchive):
+        archive = CandidateArchive(archive)
+    key_explore, key_train, key_sample, key_check = jax.random.split(rng_key, 4)
+
+    is_logdensity = init_params is not None and not isinstance(init_params, Mapping)
+    with float64():
+        if is_logdensity:
+            position0 = jnp.asarray(init_params, dtype=jnp.float64)
+            if position0.ndim != 1:
+                raise ValueError(
+                    f"init_params must be a (d,) vector for a log density; got {position0.shape}"
+                )
+            dimension = int(position0.shape[0])
+            jax_target = _is_jax_traceable(model_or_logdensity, position0)
+            exact_fn = (
+                model_or_logdensity
+                if jax_target
+                else host_logdensity(model_or_logdensity, executor=executor, archive=archive)
+            )
+            target_kwargs = {"potential_fn": lambda x: -exact_fn(x)}
+            init = position0 if num_chains == 1 else jnp.tile(position0, (num_chains, 1))
+        else:
+            jax_target = True
+            exact_fn = None
+            target_kwargs = {"model": model_or_logdensity}
+            init = None
+            if init_params is not None:
+                init = (
+                    init_params
+                    if num_chains == 1
+                    else jax.tree.map(
+                        lambda v: jnp.stack([jnp.asarray(v)] * num_chains), init_params
+                    )
+                )
+        use_mode = jax_target if find_mode is None else bool(find_mode)
+        recorder = ArchiveRecorder(archive) if jax_target else None
+        explore_options = {
+            "covariance": covariance,
+            "init_at_mode": use_mode,
+            "evaluation_callback": recorder,
+        }
+        if exploration == "random_walk":
+            explorer = RandomWalkMH(**target_kwargs, **explore_options)
+        else:
+            explorer = MultiProposalMH(
+                **target_kwargs, num_proposals=num_proposals, **explore_options
+            )
+        explore_mcmc = MCMC(
+            explorer,
+            num_warmup=num_exploration_warmup,
+            num_samples=num_exploration,
+            num_chains=num_chains,
+            chain_method="sequential",
+            progress_bar=not disable,
+        )
+        fields = (
+            ("info.proposal", "info.proposal_logdensity")
+            if exploration == "random_walk"
+            else ("info.points", "info.logdensities")
+        )
+        explore_mcmc.run(
+            key_explore,
+            *model_args,
+            init_params=init,
+            extra_fields=fields,
+            **model_kwargs,
+        )
+        if recorder is not None:
+            recorder.flush()
+        extra = explore_mcmc.get_extra_fields(group_by_chain=True)
+        samples = explore_mcmc.get_samples(group_by_chain=True)
+        draws = _flat_draws(samples, num_chains)
+        dimension = draws.shape[-1]
+        explore_per_step = 1 if exploration == "random_walk" else num_proposals
+        num_explore_evaluations = (
+            num_chains * (num_exploration_warmup + num_exploration) * explore_per_step
+        )
+
+        # Held-out steps: the last part of each exploration chain (state before, proposal).
+        heldout = _heldout_steps(extra, draws, exploration, holdout_fraction)
+        positions, values = archive.load(finite_only=True)
+        if heldout["y"].shape[0]:
+            held = _rows_in(positions, heldout["y"])
+            positions, values = positions[~held], values[~held]
+        options = {"progress_bar": progress_bar, **dict(surrogate_options or {})}
+        surrogate = train_surrogate(positions, values, rng_key=key_train, **options)
+        surrogate_fn = surrogate_logdensity(surrogate)
+        errors = decision_errors(
+            surrogate.flat_logdensity,
+            heldout["x"],
+            heldout["y"],
+            heldout["log_x"],
+            heldout["log_y"],
+            rng_key=key_check,
+        )
+        explore_ess = _min_ess(draws)
+        diagnostics: dict[str, Any] = {
+            "method": method,
+            "approximate": int(method == "surrogate"),
+            "dimension": int(dimension),
+            "num_exact_evaluations_exploration": int(num_explore_evaluations),
+            "num_training_candidates": int(positions.shape[0]),
+            "validation_rmse": float(surrogate.info.validation_rmse),
+            "validation_r2": float(surrogate.info.validation_r2),
+            "training_seconds": float(surrogate.info.seconds),
+            "exploration_evaluations_per_ess": float(
+                num_chains * num_exploration * explore_per_step / explore_ess
+            ),
+            **_errors_dict(errors),
+        }
+
+        # Final sampler, starting where exploration ended, with its adapted proposal.
+        adaptation = explore_mcmc.last_state.adaptation_state
+        if num_chains > 1:  # every chain adapted its own proposal: start from the first one's
+            adaptation = jax.tree.map(lambda a: a[0], adaptation)
+        cov = np.asarray(adapted_covariance(adaptation))
+        scale = float(np.exp(np.asarray(adaptation.log_scale)))
+        start = explore_mcmc.last_state.z
+        started = time.perf_counter()
+        if method == "delayed_acceptance" or not is_logdensity:
+            if method == "delayed_acceptance":
+                kernel = DelayedAcceptanceMH(
+                    **target_kwargs, surrogate=surrogate_fn, covariance=cov, scale=scale
+                )
+            else:
+                kernel = SurrogateMH(
+                    **target_kwargs, surrogate=surrogate_fn, covariance=cov, scale=scale
+                )
+            sampler = MCMC(
+                kernel,
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=num_chains,
+                chain_method="sequential" if method == "delayed_acceptance" else "vectorized",
+                progress_bar=not disable,
+            )
+            sampler.run(key_sample, *model_args, init_params=start, **model_kwargs)
+            evaluations = np.asarray(
+                sampler.get_extra_fields(group_by_chain=True)["num_evaluations"]
+            )
+            final = _flat_draws(sampler.get_samples(group_by_chain=True), num_chains)
+            if is_logdensity:
+                lp = -np.asarray(
+                    sampler.get_extra_fields(group_by_chain=True)["potential_energy"], np.float64
+                )
+                datatree = _flat_datatree(final, lp, evaluations, names)
+            else:
+                datatree = az.from_numpyro(sampler)
+        else:
+            factor = np.linalg.cholesky(cov) * scale
+            sampler = sample_surrogate_chains(
+                key_sample,
+                surrogate.flat_logdensity,
+                jnp.asarray(draws[:, -1], jnp.float32),
+                jnp.asarray(factor, jnp.float32),
+                num_warmup + num_samples,
+            )
+            final = np.asarray(sampler.positions, np.float64)[:, num_warmup:]
+            lp_surrogate = np.asarray(sampler.logdensities, np.float64)[:, num_warmup:]
+            evaluations = np.zeros(lp_surrogate.shape, np.int32)
+            datatree = _flat_datatree(final, lp_surrogate, evaluations, names)
+        sampling_evaluations = int(np.sum(evaluations))
+        if method == "surrogate":
+            # Importance reweighting of a thinned subset by the exact posterior (the check).
+            per_chain = max(1, num_importance // num_chains)
+            index = np.linspace(0, final.shape[1] - 1, per_chain).astype(int)
+            subset = final[:, index].reshape(-1, dimension)
+            if is_logdensity and not jax_target:
+                # A separate archive: these points must not change the training data of a
+                # replayed run (which would change the surrogate chain and the subset).
+                reweighting = CandidateArchive(archive.path / "reweighting")
+                log_target = reweighting.evaluate(model_or_logdensity, subset, executor=executor)
+            else:
+                exact_flat = exact_fn
+                if not is_logdensity:
+                    exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
+                    unravel = ravel_pytree(jax.tree.map(lambda a: a[0, 0], samples))[1]
+                    exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
+                log_target = np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(subset)))
+            importance = importance_diagnostics(
+                subset, log_target=log_target, surrogate_fn=surrogate.flat_logdensity
+            )
+            sampling_evaluations += int(subset.shape[0])
+            diagnostics["pareto_k"] = float(importance.pareto_k)
+            diagnostics["importance_ess"] = float(importance.ess)
+        diagnostics["sampling_seconds"] = time.perf_counter() - started
+        diagnostics["num_exact_evaluations_sampling"] = sampling_evaluations
+        diagnostics["num_exact_evaluations"] = num_explore_evaluations + sampling_evaluations
+        min_ess = _min_ess(final)
+        diagnostics["min_ess"] = min_ess
+        diagnostics["exact_evaluations_per_ess"] = sampling_evaluations / min_ess
+    datatree.attrs.update(diagnostics)
+    datatree["sample_stats"].attrs.update(diagnostics)
+    return SurrogatePosterior(datatree, diagnostics, surrogate, archive, explore_mcmc, sampler)

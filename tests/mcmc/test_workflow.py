@@ -1,0 +1,128 @@
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.diagnostics import effective_sample_size
+
+from numpyro_semipar.mcmc import CandidateArchive, surrogate_posterior
+
+COV = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
+MEAN = np.array([1.0, -0.5, 0.2])
+PRECISION = np.linalg.inv(COV)
+
+TINY_NET = {"hidden_sizes": (32, 32), "num_epochs": 30, "batch_size": 128}
+
+
+def gaussian(x):
+    r = x - MEAN
+    return -0.5 * r @ PRECISION @ r
+
+
+def test_delayed_acceptance_workflow_is_exact_and_reports_diagnostics(tmp_path, rng_key):
+    result = surrogate_posterior(
+        gaussian,
+        rng_key=rng_key,
+        init_params=jnp.zeros(3),
+        archive=tmp_path / "archive",
+        num_exploration_warmup=500,
+        num_exploration=2000,
+        num_warmup=200,
+        num_samples=3000,
+        surrogate_options=TINY_NET,
+        names=["a", "b", "c"],
+        progress_bar=False,
+    )
+    tree, diag = result.datatree, result.diagnostics
+    draws = tree["posterior"]["x"].values  # (1, 3000, 3)
+    assert draws.shape == (1, 3000, 3)
+    ess = effective_sample_size(draws)
+    np.testing.assert_array_less(
+        np.abs(draws.mean(axis=(0, 1)) - MEAN), 5 * np.sqrt(np.diag(COV)) / np.sqrt(ess)
+    )
+    # counts: exploration (every iteration, warm-up included), sampling = DA survivors
+    assert diag["num_exact_evaluations_exploration"] == 2500
+    evaluations = tree["sample_stats"]["num_evaluations"].values
+    assert diag["num_exact_evaluations_sampling"] == int(evaluations.sum())
+    assert diag["num_exact_evaluations_sampling"] < 3000
+    assert diag["num_heldout_steps"] == 400
+    # the training data exclude the held-out proposals; the archive holds every candidate
+    assert len(result.archive) >= 2500
+    assert diag["num_training_candidates"] <= len(result.archive) - 1
+    assert 0.0 <= diag["wrong_accept"] <= 1.0 and 0.0 <= diag["wrong_reject"] <= 1.0
+    assert diag["validation_r2"] > 0.8
+    assert diag["exact_evaluations_per_ess"] == pytest.approx(
+        diag["num_exact_evaluations_sampling"] / diag["min_ess"]
+    )
+    assert tree.attrs["method"] == "delayed_acceptance" and tree.attrs["approximate"] == 0
+    assert tree["sample_stats"].attrs["wrong_accept"] == diag["wrong_accept"]
+    assert list(tree["posterior"]["parameter"].values) == ["a", "b", "c"]
+
+
+def test_host_logdensity_workflow_resumes_from_its_archive(tmp_path, rng_key):
+    calls = []
+
+    def numpy_gaussian(x):  # not JAX: evaluated on the host, through the archive
+        if isinstance(x, np.ndarray):  # (the workflow first tries to trace it with JAX)
+            calls.append(1)
+        r = np.asarray(x) - MEAN
+        return float(-0.5 * r @ PRECISION @ r)
+
+    options = dict(
+        rng_key=rng_key,
+        init_params=np.zeros(3),
+        archive=tmp_path / "archive",
+        method="surrogate",
+        exploration="multi_proposal",
+        num_proposals=4,
+        covariance=COV,
+        num_exploration_warmup=100,
+        num_exploration=300,
+        num_warmup=100,
+        num_samples=1000,
+        num_importance=100,
+        surrogate_options=TINY_NET,
+        progress_bar=False,
+    )
+    first = surrogate_posterior(numpy_gaussian, **options)
+    evaluated = len(calls)
+    # each point evaluated once: exploration candidates, then the reweighted subset
+    stored = CandidateArchive(tmp_path / "archive")
+    reweighted = CandidateArchive(tmp_path / "archive" / "reweighting")
+    assert 0 < len(reweighted) <= 100  # repeated surrogate draws are evaluated once
+    assert evaluated == len(stored) + len(reweighted)
+    assert first.diagnostics["approximate"] == 1
+    assert first.diagnostics["num_exact_evaluations_sampling"] == 100
+    assert np.isfinite(first.diagnostics["pareto_k"])
+    # same keys, same archive: the whole run replays from the archive, no new evaluation
+    second = surrogate_posterior(numpy_gaussian, **options)
+    assert len(calls) == evaluated
+    np.testing.assert_array_equal(second.exploration.get_samples(), first.exploration.get_samples())
+
+
+def model(y):
+    loc = numpyro.sample("loc", dist.Normal(0.0, 5.0))
+    scale = numpyro.sample("scale", dist.HalfNormal(2.0))
+    numpyro.sample("y", dist.Normal(loc, scale), obs=y)
+
+
+@pytest.mark.slow
+def test_numpyro_model_workflow_gives_constrained_posterior(rng_key):
+    y = jnp.asarray(np.random.default_rng(0).normal(1.0, 0.5, size=50))
+    result = surrogate_posterior(
+        model,
+        y,
+        rng_key=rng_key,
+        num_exploration_warmup=500,
+        num_exploration=1500,
+        num_warmup=200,
+        num_samples=1500,
+        num_chains=2,
+        surrogate_options=TINY_NET,
+        progress_bar=False,
+    )
+    posterior = result.datatree["posterior"]
+    assert set(posterior.data_vars) == {"loc", "scale"}
+    assert float(posterior["scale"].min()) > 0.0  # constrained space
+    assert abs(float(posterior["loc"].mean()) - float(y.mean())) < 0.1
+    assert result.diagnostics["num_exact_evaluations_exploration"] == 2 * 2000
