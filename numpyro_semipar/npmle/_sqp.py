@@ -1,0 +1,195 @@
+"""The mixSQP iteration (Kim, Carbonetto, Stephens & Anitescu 2020) as a pure JAX loop.
+
+Works on the relaxed problem ``min_x f(x) = -sum_i a_i log(L_i x) + sum_j x_j`` over
+``x >= 0`` (``a`` normalised to sum to one), whose minimiser lies on the simplex. Each
+iteration forms the gradient ``1 - d`` with ``d = L^T (a / u)``, the Hessian
+``H = L^T diag(a / u^2) L`` (exact, or from a truncated SVD of ``L``), solves the
+non-negative QP for the Newton point ``y`` with an active-set method, and backtracks along
+``y - x`` with an Armijo test. Convergence is judged on the full KKT conditions over all
+coordinates, not only over the current support (R mixsqp issue #51).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax import Array, lax
+
+from ._active_set import solve_nonnegative_qp
+from ._result import SolverStatus
+from ._rowblocks import (
+    RowBlocks,
+    em_pass,
+    gram,
+    lowrank_newton_pass,
+    matvec,
+    newton_pass,
+    safe_ratio,
+)
+
+__all__ = ["SQPOptions", "kkt_residual", "em_iterations", "sqp_solve", "nonzero_columns"]
+
+_RUNNING = -1
+
+
+class SQPOptions(NamedTuple):
+    """Static options of the SQP loop (see :func:`numpyro_semipar.npmle.mixsqp`)."""
+
+    max_iter: int = 1000
+    max_iter_activeset: int = 20
+    num_em_iter: int = 10
+    tol: float = 1e-8
+    tol_activeset: float = 1e-10
+    zero_threshold_solution: float = 1e-8
+    zero_threshold_searchdir: float = 1e-14
+    sufficient_decrease: float = 0.01
+    step_size_reduce: float = 0.75
+    min_step_size: float = 1e-8
+    rank: int = 0
+
+
+def kkt_residual(x: Array, d: Array) -> Array:
+    """Return ``max(max_j (d_j - 1)_+, max_{j: x_j > 0} |d_j - 1|)``.
+
+    ``d_j = sum_i a_i L_ij / (L_i x)`` with ``a`` summing to one; the relaxed problem's KKT
+    conditions are ``d_j <= 1`` everywhere with equality where ``x_j > 0``.
+    """
+    above = jnp.max(jnp.maximum(d - 1.0, 0.0))
+    on_support = jnp.max(jnp.where(x > 0, jnp.abs(d - 1.0), 0.0))
+    return jnp.maximum(above, on_support)
+
+
+def nonzero_columns(blocks: RowBlocks) -> Array:
+    """Columns with positive likelihood for some positively weighted row."""
+    colsum = jnp.einsum(
+        "kb,kbm->m", (blocks.weights > 0).astype(blocks.values.dtype), blocks.values
+    )
+    return colsum > 0
+
+
+def em_iterations(blocks: RowBlocks, x: Array, num_iter: int) -> Array:
+    """Run ``num_iter`` EM steps ``x_j <- x_j d_j`` (each keeps ``sum x = 1``)."""
+
+    def body(_, x):
+        _, d = em_pass(blocks, x)
+        return x * d
+
+    return lax.fori_loop(0, num_iter, body, x)
+
+
+def _objective_change(a: Array, u: Array, l_dir: Array, sum_step: Array, alpha: Array) -> Array:
+    """``f(x + alpha s) - f(x)`` given ``L s``, computed with ``log1p`` to avoid cancellation."""
+    t = safe_ratio(jnp.ones_like(u), u) * l_dir
+    arg = jnp.maximum(alpha * t, -1.0)
+    terms = jnp.where(a > 0, a * jnp.log1p(arg), 0.0)
+    return -jnp.sum(terms) + alpha * sum_step
+
+
+def low_rank_basis(blocks: RowBlocks, rank: int) -> Array:
+    """Top ``rank`` right singular vectors of ``L`` (rows with positive weight), shape (m, rank).
+
+    Computed from the eigendecomposition of ``L^T L``; the eigenvalues below
+    ``tol_svd * max`` that :func:`numpyro_semipar.npmle.mixsqp` uses to pick ``rank`` come
+    from the same decomposition.
+    """
+    _, vecs = jnp.linalg.eigh(gram(_positive_rows(blocks)))
+    return vecs[:, ::-1][:, :rank]
+
+
+def _positive_rows(blocks: RowBlocks) -> RowBlocks:
+    keep = (blocks.weights > 0)[..., None]
+    return RowBlocks(jnp.where(keep, blocks.values, 0.0), blocks.weights)
+
+
+class _State(NamedTuple):
+    x: Array
+    num_iter: Array
+    status: Array
+
+
+def sqp_solve(blocks: RowBlocks, x0: Array, options: SQPOptions) -> tuple[Array, Array, Array]:
+    """Run mixSQP from ``x0`` (on the simplex).
+
+    Returns
+    -------
+    x : Array of shape (m,)
+        Final iterate (not yet renormalised).
+    num_iter : Array
+        SQP iterations taken.
+    status : Array
+        A :class:`SolverStatus` code for how the loop ended.
+    """
+    opt = options
+    fixed = ~nonzero_columns(blocks)
+    x = jnp.where(fixed, 0.0, x0)
+    x = x / jnp.sum(x)
+    x = em_iterations(blocks, x, opt.num_em_iter)
+    basis = low_rank_basis(blocks, opt.rank) if opt.rank > 0 else None
+
+    def zero_small(x):
+        return jnp.where(fixed | (x < opt.zero_threshold_solution), 0.0, x)
+
+    def cond(state):
+        return state.status == _RUNNING
+
+    def body(state):
+        x = state.x
+        if basis is None:
+            u, d, hess = newton_pass(blocks, x)
+        else:
+            u, d, hess = lowrank_newton_pass(blocks, basis, x)
+        converged = kkt_residual(x, d) <= opt.tol
+
+        def step(_):
+            grad = 1.0 - d
+            qp = solve_nonnegative_qp(
+                hess,
+                grad,
+                x,
+                fixed,
+                max_iter=opt.max_iter_activeset,
+                tol=opt.tol_activeset,
+                zero_searchdir=opt.zero_threshold_searchdir,
+            )
+            direction = qp.y
+            slope = jnp.dot(grad, direction)
+            l_dir = matvec(blocks, direction)
+            sum_step = jnp.sum(direction)
+
+            def change(alpha):
+                return _objective_change(blocks.weights, u, l_dir, sum_step, alpha)
+
+            def ls_cond(carry):
+                alpha, delta = carry
+                armijo = delta <= opt.sufficient_decrease * alpha * slope
+                return (~armijo) & (alpha >= opt.min_step_size)
+
+            def ls_body(carry):
+                alpha = carry[0] * opt.step_size_reduce
+                return alpha, change(alpha)
+
+            one = jnp.asarray(1.0, x.dtype)
+            alpha, delta = lax.while_loop(ls_cond, ls_body, (one, change(one)))
+            accepted = (delta <= opt.sufficient_decrease * alpha * slope) & (slope < 0)
+            x_new = jnp.where(accepted, zero_small(jnp.maximum(x + alpha * direction, 0.0)), x)
+            return x_new, accepted
+
+        x_new, accepted = lax.cond(converged, lambda _: (x, jnp.asarray(True)), step, None)
+        num_iter = state.num_iter + jnp.where(converged, 0, 1)
+        status = jnp.where(
+            converged,
+            SolverStatus.CONVERGED,
+            jnp.where(
+                ~accepted,
+                SolverStatus.LINE_SEARCH_FAILED,
+                jnp.where(num_iter >= opt.max_iter, SolverStatus.MAX_ITER, _RUNNING),
+            ),
+        )
+        return _State(x_new, num_iter, status)
+
+    init = _State(zero_small(x), jnp.asarray(0), jnp.asarray(_RUNNING))
+    if opt.max_iter <= 0:
+        return init.x, init.num_iter, jnp.asarray(SolverStatus.MAX_ITER)
+    final = lax.while_loop(cond, body, init)
+    return final.x, final.num_iter, final.status
