@@ -219,6 +219,7 @@ for kernel in (RandomWalkMH(model), MultiProposalMH(model, num_proposals=4)):
 """
 
 
+@pytest.mark.slow
 def test_parallel_chains_in_a_fresh_process():
     import subprocess
     import sys

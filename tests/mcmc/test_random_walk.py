@@ -145,3 +145,55 @@ def test_top_level_api_requires_dimension():
 def _keep(result):
     state, info = result
     return state, (state.position, info)
+
+
+@pytest.mark.parametrize("dimension", [1, 6, 130])
+def test_adaptation_cholesky_matches_lapack(dimension):
+    from numpyro_semipar.mcmc.blackjax._adaptation import _cholesky
+
+    rng = np.random.default_rng(dimension)
+    b = rng.normal(size=(dimension, dimension))
+    matrix = b @ b.T + dimension * np.eye(dimension)
+    np.testing.assert_allclose(
+        _cholesky(matrix, np.eye(dimension)), np.linalg.cholesky(matrix), rtol=1e-9, atol=1e-12
+    )
+    # Not positive definite: the previous factor is kept.
+    np.testing.assert_array_equal(_cholesky(-matrix, 3 * np.eye(dimension)), 3 * np.eye(dimension))
+
+
+def test_mode_start_gives_laplace_covariance_and_falls_back_when_flat():
+    from numpyro_semipar import ConvergenceWarning
+
+    mean, cov, logdensity = correlated_gaussian(4, 20.0)
+    mode, covariance = nsb.mode_start(logdensity, jnp.zeros(4))
+    np.testing.assert_allclose(mode, mean, atol=1e-6)
+    np.testing.assert_allclose(covariance, cov, rtol=1e-6, atol=1e-9)
+
+    # Zero curvature in x[0] at the mode: the inverse Hessian does not exist.
+    def flat(x):
+        return -(x[0] ** 4) - 0.5 * x[1] ** 2 / 4.0
+
+    with pytest.warns(ConvergenceWarning, match="not negative definite"):
+        _, fallback = nsb.mode_start(flat, jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(np.diag(fallback), [1.0, 4.0], rtol=1e-6)
+
+
+def test_float32_without_x64(rng_key):
+    mean, cov, _ = correlated_gaussian(3, 10.0)
+    with jax.enable_x64(False):
+        precision = jnp.asarray(np.linalg.inv(cov), jnp.float32)
+        centre = jnp.asarray(mean, jnp.float32)
+
+        def logdensity(x):
+            return -0.5 * (x - centre) @ precision @ (x - centre)
+
+        algorithm = nsb.random_walk(logdensity, covariance=jnp.asarray(cov, jnp.float32))
+        state = tree_stack(algorithm.init(centre), 4)
+        _, (positions, info) = run_chains(
+            jax.random.key(1), lambda k, s: _keep(algorithm.step(k, s)), state, 4000, 4
+        )
+        assert positions.dtype == jnp.float32
+        adaptation = nsb.covariance_adaptation_init(3, dtype=jnp.float32)
+        adaptation = nsb.covariance_adaptation_update(adaptation, positions[0, :10], 0.3)
+        assert adaptation.cholesky.dtype == jnp.float32
+    assert_moments(positions, mean, np.diag(cov))
