@@ -49,11 +49,16 @@ class PanelData(NamedTuple):
         return self.x.shape[2]
 
 
+def _plain(value):
+    # NumPy scalars print as np.int64(3); show the plain Python value in messages.
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_finite(name: str, values: np.ndarray, entities, times) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        unit, period = entities[index[0]], times[index[1]]
+        unit, period = (_plain(entities[index[0]]), _plain(times[index[1]]))
         where = f"unit {unit!r}, period {period!r}"
         if len(index) == 3:
             where += f", regressor {index[2]}"
