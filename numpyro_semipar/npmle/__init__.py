@@ -8,6 +8,7 @@ derivatives.
 
 from ._derivatives import log_marginal as log_marginal
 from ._derivatives import log_responsibilities as log_responsibilities
+from ._em import em as em
 from ._mixsqp import choose_rank as choose_rank
 from ._mixsqp import mixsqp as mixsqp
 from ._profile import profile_loglik as profile_loglik
@@ -18,6 +19,7 @@ __all__ = [
     "MixSQPResult",
     "SolverStatus",
     "choose_rank",
+    "em",
     "log_marginal",
     "log_responsibilities",
     "mixsqp",

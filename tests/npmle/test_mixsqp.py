@@ -1,0 +1,194 @@
+"""mixsqp edge cases, bad input and status reporting."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from numpyro_semipar import ConvergenceWarning
+from numpyro_semipar.npmle import MixSQPResult, SolverStatus, mixsqp
+
+from .conftest import gaussian_location_problem, kkt_check
+
+N, M = 60, 12
+
+
+@pytest.fixture(scope="module")
+def base():
+    return gaussian_location_problem(np.random.default_rng(11), N, M)
+
+
+def _optimal(log_lik, res, weights=None, tol=1e-8):
+    assert bool(res.converged), res.message
+    residual, _ = kkt_check(log_lik, weights, np.asarray(res.mixing_weights))
+    assert residual <= tol
+
+
+def test_result_fields_and_weighted_total(base):
+    w = np.random.default_rng(0).uniform(0.5, 2.0, N)
+    res = mixsqp(base, w)
+    assert isinstance(res, MixSQPResult)
+    assert res.mixing_weights.shape == (M,) and res.mixing_weights.dtype == jnp.float64
+    p = np.asarray(res.mixing_weights)
+    assert np.all(p >= 0) and abs(p.sum() - 1) < 1e-12
+    expected = np.sum(w * np.log(np.exp(base) @ p))
+    np.testing.assert_allclose(res.loglik, expected, rtol=1e-13)
+    assert int(res.status) == SolverStatus.CONVERGED and res.message.startswith("converged")
+    _optimal(base, res, w)
+
+
+def test_columns_with_zero_likelihood_get_zero_weight(base):
+    ll = base.copy()
+    ll[:, [0, 5]] = -np.inf
+    res = mixsqp(ll)
+    p = np.asarray(res.mixing_weights)
+    assert p[0] == 0 and p[5] == 0
+    _optimal(ll, res)
+    reduced = mixsqp(np.delete(base, [0, 5], axis=1))
+    np.testing.assert_allclose(res.loglik, reduced.loglik, rtol=1e-12)
+
+
+def test_rows_with_some_minus_inf_entries(base):
+    ll = base.copy()
+    ll[::4, : M // 2] = -np.inf  # a quarter of the rows rule out half the grid
+    res = mixsqp(ll)
+    _optimal(ll, res)
+    assert np.isfinite(res.loglik)
+
+
+def test_duplicate_columns_give_the_same_optimum(base):
+    ll = np.concatenate([base, base[:, [3, 7]]], axis=1)
+    res = mixsqp(ll)
+    _optimal(ll, res)
+    single = mixsqp(base)
+    np.testing.assert_allclose(res.loglik, single.loglik, rtol=1e-12)
+    p = np.asarray(res.mixing_weights)
+    merged = p[:M].copy()
+    merged[[3, 7]] += p[M:]
+    np.testing.assert_allclose(merged, single.mixing_weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 50.0])
+def test_extreme_scales(base, scale):
+    # Nearly flat (every p optimal up to 1e-6) and extremely peaked likelihoods.
+    ll = scale * base
+    res = mixsqp(ll)
+    _optimal(ll, res)
+
+
+def test_extreme_row_offsets_do_not_underflow(base):
+    offsets = np.where(np.arange(N) % 2 == 0, -1e4, 1e4)
+    res = mixsqp(base + offsets[:, None])
+    ref = mixsqp(base)
+    np.testing.assert_allclose(res.mixing_weights, ref.mixing_weights, atol=1e-9)
+    np.testing.assert_allclose(res.loglik, ref.loglik + offsets.sum(), rtol=1e-12)
+
+
+def test_single_observation_puts_all_mass_on_its_best_grid_point(base):
+    row = base[:1]
+    res = mixsqp(row)
+    assert float(res.mixing_weights[np.argmax(row)]) == pytest.approx(1.0, abs=1e-10)
+    np.testing.assert_allclose(res.loglik, row.max(), rtol=1e-12)
+
+
+def test_single_grid_point():
+    ll = np.random.default_rng(2).normal(size=(30, 1))
+    w = np.arange(1.0, 31.0)
+    res = mixsqp(ll, w)
+    np.testing.assert_allclose(res.mixing_weights, [1.0])
+    np.testing.assert_allclose(res.loglik, np.sum(w * ll[:, 0]), rtol=1e-13)
+    assert bool(res.converged)
+
+
+def test_zero_weight_rows_are_ignored(base):
+    w = np.ones(N)
+    w[:10] = 0.0
+    ll = base.copy()
+    ll[:10, 1:] = -np.inf  # rows that would otherwise force mass onto column 0
+    res = mixsqp(ll, w)
+    ref = mixsqp(base[10:])
+    np.testing.assert_allclose(res.mixing_weights, ref.mixing_weights, atol=1e-8)
+    np.testing.assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
+
+
+def test_integer_weights_equal_replicated_rows(base):
+    w = np.tile([1.0, 2.0, 3.0], N // 3)
+    res = mixsqp(base, w)
+    ref = mixsqp(np.repeat(base, w.astype(int), axis=0))
+    np.testing.assert_allclose(res.mixing_weights, ref.mixing_weights, atol=1e-8)
+    np.testing.assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
+
+
+def test_low_rank_hessian_reaches_the_same_optimum():
+    ll = gaussian_location_problem(np.random.default_rng(5), 2000, 40)
+    full = mixsqp(ll, low_rank=False)
+    for low_rank in (8, True):
+        res = mixsqp(ll, low_rank=low_rank)
+        _optimal(ll, res)
+        np.testing.assert_allclose(res.loglik, full.loglik, rtol=1e-12)
+
+
+def test_nonconvergence_is_reported(base):
+    with pytest.warns(ConvergenceWarning, match="KKT residual"):
+        res = mixsqp(base, max_iter=1, num_em_iter=0)
+    assert not bool(res.converged)
+    assert int(res.status) == SolverStatus.MAX_ITER
+    assert float(res.kkt_residual) > 1e-8
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda ll: ll.__setitem__((3, 2), np.nan), r"log_lik\[3, 2\] is NaN \(row 3, column 2\)"),
+        (lambda ll: ll.__setitem__((5, 1), np.inf), r"log_lik\[5, 1\] is \+inf"),
+        (lambda ll: ll.__setitem__(4, -np.inf), "row 4 of log_lik is -inf in every column"),
+    ],
+)
+def test_bad_log_lik_values_name_row_and_column(base, edit, match):
+    ll = base.copy()
+    edit(ll)
+    with pytest.raises(ValueError, match=match):
+        mixsqp(ll)
+
+
+def test_bad_shapes_and_weights(base):
+    with pytest.raises(ValueError, match="2-D array"):
+        mixsqp(base[0])
+    with pytest.raises(ValueError, match="at least one row"):
+        mixsqp(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"weights must have shape \(60,\)"):
+        mixsqp(base, np.ones(N + 1))
+    w = np.ones(N)
+    w[7] = -1.0
+    with pytest.raises(ValueError, match=r"weights\[7\] = -1.0 is negative"):
+        mixsqp(base, w)
+    w[7] = np.nan
+    with pytest.raises(ValueError, match=r"weights\[7\] = nan is not finite"):
+        mixsqp(base, w)
+    with pytest.raises(ValueError, match="all zero"):
+        mixsqp(base, np.zeros(N))
+    with pytest.raises(ValueError, match=r"init_weights must have shape \(12,\)"):
+        mixsqp(base, init_weights=np.ones(3))
+    with pytest.raises(TypeError, match="must be real"):
+        mixsqp(base.astype(complex))
+    with pytest.raises(ValueError, match="low_rank must be"):
+        mixsqp(base, low_rank=M + 1)
+
+
+def test_float32_input_warns_and_traced_float32_without_x64_raises(base):
+    with pytest.warns(UserWarning, match="float32"):
+        res = mixsqp(base.astype(np.float32))
+    assert res.mixing_weights.dtype == jnp.float64
+    with jax.enable_x64(False):
+        ll32 = jnp.asarray(base, dtype=jnp.float32)
+        with pytest.raises(ValueError, match="64-bit floats are disabled"):
+            jax.jit(lambda x: mixsqp(x).loglik)(ll32)
+
+
+def test_invalid_values_under_jit_give_status_not_garbage(base):
+    ll = base.copy()
+    ll[2, 3] = np.nan
+    res = jax.jit(mixsqp)(jnp.asarray(ll))
+    assert int(res.status) == SolverStatus.INVALID_INPUT
+    assert not bool(res.converged)
+    assert np.all(np.isnan(res.mixing_weights))
