@@ -13,6 +13,7 @@ HERE = pathlib.Path(__file__).parent
 # (script, arguments): later issues add their showcase here.
 DEMOS = [
     ("regression.py", ["--num-obs", "500"]),
+    ("evans_smm.py", ["--num-warmup", "300", "--num-samples", "600"]),
 ]
 
 

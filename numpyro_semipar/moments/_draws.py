@@ -39,8 +39,8 @@ def common_random_numbers(
 
     Returns
     -------
-    jax.Array of shape (num_sims, *shape)
-        Float64 draws (computed under :func:`numpyro_semipar._x64.float64`).
+    jax.Array of shape (num_sims, ...)
+        Float64 draws, the trailing axes given by ``shape``.
 
     Notes
     -----
