@@ -175,3 +175,22 @@ def test_bad_input(smm3, problem):
         SMM(simulate, moments3, problem[1]).criterion(TRUE)
     with pytest.raises(ValueError, match="leading S axis"):
         SMM(simulate, moments3, [np.zeros(3), np.zeros(4)])
+
+
+def test_callback_exactly_identified_root_matches_jax(problem):
+    data, draws = problem
+
+    def mean_var(x):
+        return jnp.stack([x.mean(), x.var()])
+
+    def simulate_np(params, z):
+        return params["mu"] + params["sigma"] * z
+
+    start = {"mu": 0.0, "sigma": 1.0}
+    jax_res = SMM(simulate, mean_var, draws).fit(data, start, bounds={"sigma": (0.0, None)})
+    cb = SMM(CallbackSimulator(simulate_np, (N,), vectorized=True), mean_var, draws)
+    res = cb.fit(data, start, bounds={"sigma": (0.0, None)})
+    assert res.exactly_identified and res.converged
+    np.testing.assert_allclose(res.flat_params, jax_res.flat_params, rtol=1e-8)
+    np.testing.assert_allclose(res.moment_errors, 0.0, atol=1e-9)
+    np.testing.assert_allclose(res.flat_std_errors, jax_res.flat_std_errors, rtol=1e-4)
