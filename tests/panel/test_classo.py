@@ -134,3 +134,12 @@ def test_ssp_static_monte_carlo(ssp_static):
             rates.append(np.mean(res.groups == groups))
     assert np.mean(picks) >= 0.9
     assert np.mean(rates) >= 0.95
+
+
+def test_non_convergence_warns(fitted):
+    from numpyro_semipar._warnings import ConvergenceWarning
+
+    y, x, _, _ = fitted
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = CLasso(3, c=0.5, max_iter=1, progress_bar=False).fit(y, x)
+    assert not res.converged

@@ -91,3 +91,9 @@ def test_monte_carlo_classification_coverage_rmse(ssp_factors):
     assert np.mean(rates) >= 0.97
     assert 0.90 <= np.mean(covered) <= 0.98
     assert np.mean(rmse) <= np.mean(rmse_base) * 1.01
+
+
+def test_empty_group_is_an_error(ssp_factors):
+    y, x, _ = ssp_factors(0, n=20, t=10)
+    with pytest.raises(ValueError, match="estimated group 2 is empty"):
+        grouped_interactive_effects(y, x, np.r_[np.zeros(10, int), np.ones(10, int)], 3, 1)
