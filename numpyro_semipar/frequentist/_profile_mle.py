@@ -116,7 +116,7 @@ def _leaf_names(params) -> list[str]:
 
 
 class _Problem(NamedTuple):
-    names: list[str]
+    names: tuple[str, ...]
     treedef: Any
     static: Any
     layout: Any
@@ -135,7 +135,7 @@ def _setup(model) -> tuple[_Problem, dict]:
     if len(set(names)) != len(names):
         raise ValueError(f"parameter names are not unique: {names}")
     start = {n: jnp.asarray(v, jnp.float64) for n, v in zip(names, leaves, strict=True)}
-    return _Problem(names, treedef, static, param_layout(start)), start
+    return _Problem(tuple(names), treedef, static, param_layout(start)), start
 
 
 def _rebuild(problem: _Problem, flat):
@@ -144,57 +144,102 @@ def _rebuild(problem: _Problem, flat):
     return eqx.combine(params, problem.static)
 
 
-def _estimate(problem, flat0, data, grid, row_weights, rtol, atol, max_steps):
-    """Pure-JAX estimation (jit- and vmap-able over data sets): mode, curvature, scores."""
+def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps):
+    """BFGS on the mean profile log-likelihood (pure JAX: jit- and vmap-able over data)."""
     total_weight = jnp.sum(row_weights)
 
-    def pointwise(flat):
-        return profile_pointwise(evaluate_lclk(_rebuild(problem, flat), data, grid), row_weights)
-
     def objective(flat, _):
-        return -pointwise(flat)[1] / total_weight
+        log_lik = evaluate_lclk(_rebuild(problem, flat), data, grid)
+        return -profile_pointwise(log_lik, row_weights)[1] / total_weight
 
     solution = optx.minimise(
         objective, optx.BFGS(rtol=rtol, atol=atol), flat0, max_steps=max_steps, throw=False
     )
-    theta = solution.value
-    point, loglik, mixing = pointwise(theta)
-    gradient = jax.grad(lambda f: pointwise(f)[1])(theta)
-    hessian = jax.hessian(lambda f: pointwise(f)[1])(theta)
+    return {
+        "theta": solution.value,
+        "success": solution.result == optx.RESULTS.successful,
+        "num_steps": solution.stats["num_steps"],
+    }
+
+
+def _curvature(problem, theta, data, grid, row_weights):
+    """Value, gradient, Hessian and per-observation scores at the estimate.
+
+    The weights are solved for once; derivatives then use :func:`profile_at` (no solver in
+    the derivative program), and the Hessian and scores are built one direction at a time
+    (``lax.map``), so memory stays O(n·m) whatever the number of parameters.
+    """
+
+    def log_lik_at(flat):
+        return evaluate_lclk(_rebuild(problem, flat), data, grid)
+
+    log_lik = log_lik_at(theta)
+    _, _, mixing = profile_pointwise(jax.lax.stop_gradient(log_lik), row_weights)
+
+    def pointwise(flat):
+        return profile_pointwise(log_lik_at(flat), row_weights, mixing)
+
+    def total(flat):
+        return pointwise(flat)[1]
+
     row_total = jnp.sum(row_weights, axis=1)
-    scores = jax.jacfwd(lambda f: row_total * pointwise(f)[0])(theta)
+    members = row_weights > 0
+    log_p = safe_log(mixing)  # (G, m)
 
     # Curvature with the mixing weights held at their estimate: the textbook information
     # when F is known. The gap to ``hessian`` is the PSD cost of estimating F.
     def known_mixing(flat):
-        log_lik = evaluate_lclk(_rebuild(problem, flat), data, grid)
-        members = row_weights > 0
-        log_p = safe_log(jax.lax.stop_gradient(mixing))  # (G, m)
+        values = log_lik_at(flat)
         log_u = jnp.stack(
             [
-                logsumexp(jnp.where(members[:, [g]], log_lik, 0.0) + log_p[g], axis=1)
+                logsumexp(jnp.where(members[:, [g]], values, 0.0) + log_p[g], axis=1)
                 for g in range(log_p.shape[0])
             ]
         )
         return jnp.sum(jnp.where(members.T, row_weights.T * log_u, 0.0))
 
-    hessian_known = jax.hessian(known_mixing)(theta)
-    inner_kkt = kkt_residual(
-        evaluate_lclk(_rebuild(problem, theta), data, grid), row_weights, mixing
-    )
+    def column(fn):
+        return lambda v: jax.jvp(fn, (theta,), (v,))[1]
+
+    directions = jnp.eye(theta.shape[0], dtype=theta.dtype)
+    loglik, gradient = jax.value_and_grad(total)(theta)
     return {
-        "theta": theta,
         "loglik": loglik,
         "mixing": mixing,
         "gradient": gradient,
-        "hessian": hessian,
-        "hessian_known_mixing": hessian_known,
-        "scores": scores,
-        "pointwise": point,
-        "success": solution.result == optx.RESULTS.successful,
-        "num_steps": solution.stats["num_steps"],
-        "inner_kkt": inner_kkt,
+        "hessian": jax.lax.map(column(jax.grad(total)), directions),
+        "hessian_known_mixing": jax.lax.map(column(jax.grad(known_mixing)), directions),
+        "scores": jax.lax.map(column(lambda f: row_total * pointwise(f)[0]), directions).T,
+        "inner_kkt": kkt_residual(log_lik, row_weights, mixing),
     }
+
+
+def _estimate(problem, flat0, data, grid, row_weights, rtol, atol, max_steps):
+    """Estimation and curvature in one pure function (used under ``vmap`` for batches)."""
+    out = _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps)
+    return {**out, **_curvature(problem, out["theta"], data, grid, row_weights)}
+
+
+# Compiled once per model structure (the problem is static: names, tree structure and the
+# non-array fields of the model), so refitting on new data of the same shape is fast.
+_STATIC = ("rtol", "atol", "max_steps")
+_maximise_jit = jax.jit(_maximise, static_argnums=0, static_argnames=_STATIC)
+_curvature_jit = jax.jit(_curvature, static_argnums=0)
+
+
+def _compiled(problem: _Problem):
+    try:
+        hash(problem)
+    except TypeError:
+        # Non-hashable static fields (e.g. an integer array in the model): compile per call.
+        def maximise(problem, *args, **options):
+            return jax.jit(functools.partial(_maximise, problem, **options))(*args)
+
+        def curvature(problem, *args):
+            return jax.jit(functools.partial(_curvature, problem))(*args)
+
+        return maximise, curvature
+    return _maximise_jit, _curvature_jit
 
 
 class ProfileMLE:
@@ -290,16 +335,18 @@ class ProfileMLE:
         with float64():
             data = _as_float64(data)
             problem, start, grid, row_weights = self._prepare(model, data, data)
-            estimate = jax.jit(
-                functools.partial(
-                    _estimate,
-                    problem,
-                    rtol=self.rtol,
-                    atol=self.atol,
-                    max_steps=self.max_steps,
-                )
+            maximise, curvature = _compiled(problem)
+            out = maximise(
+                problem,
+                problem.layout.ravel(start),
+                data,
+                grid,
+                row_weights,
+                rtol=self.rtol,
+                atol=self.atol,
+                max_steps=self.max_steps,
             )
-            out = estimate(problem.layout.ravel(start), data, grid, row_weights)
+            out = {**out, **curvature(problem, out["theta"], data, grid, row_weights)}
             return self._package(problem, jax.tree.map(np.asarray, out), row_weights)
 
     def fit_batch(self, model: Any, data: Any) -> list[EstimationResult]:

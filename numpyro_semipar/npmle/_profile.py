@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ._profile_derivatives import profile_core, safe_log
+from ._profile_derivatives import profile_at, profile_core, safe_log
 
 __all__ = ["profile_loglik", "profile_pointwise"]
 
@@ -144,18 +144,22 @@ def check_rows(log_lik: jax.Array, row_weights: jax.Array) -> None:
         )
 
 
-def _profile_groups(log_lik: jax.Array, row_weights: jax.Array):
+def _profile_groups(log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Array | None = None):
     """Profile each group; returns (total loglik, (G, m) weights, (G, n) log u)."""
 
-    def one(a):
+    def one(g):
+        a = row_weights[:, g]
         # Rows outside the group get zero weight and a finite placeholder row, so that neither
         # the solver nor the derivatives ever see 0 * -inf.
         masked = jnp.where((a > 0)[:, None], log_lik, 0.0)
-        loglik, p = profile_core(masked, a)
+        if mixing is None:
+            loglik, p = profile_core(masked, a)
+        else:
+            loglik, p = profile_at(masked, a, mixing[g])
         return loglik, p, logsumexp(masked + safe_log(p)[None, :], axis=1)
 
     # A Python loop over the (few) groups: each group is its own mixSQP problem.
-    results = [one(row_weights[:, g]) for g in range(row_weights.shape[1])]
+    results = [one(g) for g in range(row_weights.shape[1])]
     loglik = sum(r[0] for r in results)
     return loglik, jnp.stack([r[1] for r in results]), jnp.stack([r[2] for r in results])
 
@@ -233,7 +237,7 @@ def profile_loglik(
 
 
 def profile_pointwise(
-    log_lik: jax.Array, row_weights: jax.Array
+    log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-observation log-likelihoods at the profiled weights, with exact derivatives.
 
@@ -243,6 +247,9 @@ def profile_pointwise(
         Log-likelihood matrix.
     row_weights : array of shape (n, G)
         Row weights per group, from :func:`group_weights`.
+    mixing : array of shape (G, m), optional
+        The optimal weights, when already known: then no solve is traced and derivatives are
+        exact at this point only (used after estimation).
 
     Returns
     -------
@@ -256,7 +263,7 @@ def profile_pointwise(
         The optimal weights of each group.
     """
     check_rows(log_lik, row_weights)
-    loglik, mixing, log_u = _profile_groups(log_lik, row_weights)
+    loglik, mixing, log_u = _profile_groups(log_lik, row_weights, mixing)
     member = row_weights > 0
     pointwise = jnp.sum(jnp.where(member.T, log_u, 0.0), axis=0)
     return pointwise, loglik, mixing

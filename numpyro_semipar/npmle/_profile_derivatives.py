@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.special import logsumexp
 
-__all__ = ["profile_core", "safe_log"]
+__all__ = ["profile_at", "profile_core", "safe_log"]
 
 # A grid point is on the support when its weight exceeds mixSQP's zero threshold (1e-8, the R
 # default), or when it has any positive weight and its KKT gap (A - d_j) / A is at the level of
@@ -94,6 +94,20 @@ def _weights_tangent(log_lik, weights, p, dlog_lik, dweights):
     return jnp.where(support, x - mu * y, 0.0)
 
 
+def _tangents(log_lik, weights, p, dlog_lik, dweights):
+    """Tangents of (profile value, optimal weights) at the optimum ``p``."""
+    log_u = _log_row_likelihood(log_lik, p)
+    finite = jnp.isfinite(log_lik)
+    posterior = jnp.where(
+        finite,
+        jnp.exp(jnp.where(finite, log_lik, 0.0) + safe_log(p)[None, :] - log_u[:, None]),
+        0.0,
+    )
+    dlog_lik_finite = jnp.where(finite, dlog_lik, 0.0)
+    dloglik = jnp.sum(weights[:, None] * posterior * dlog_lik_finite) + dweights @ log_u
+    return dloglik, _weights_tangent(log_lik, weights, p, dlog_lik, dweights)
+
+
 @jax.custom_jvp
 def profile_core(log_lik: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Profile log-likelihood and optimal mixing weights of one log-likelihood matrix.
@@ -124,14 +138,25 @@ def _profile_core_jvp(primals, tangents):
     # Calling the function itself (not the solver) lets an outer differentiation see the
     # weights' own tangent rule: that is what makes second derivatives exact.
     loglik, p = profile_core(log_lik, weights)
-    log_u = _log_row_likelihood(log_lik, p)
-    finite = jnp.isfinite(log_lik)
-    posterior = jnp.where(
-        finite,
-        jnp.exp(jnp.where(finite, log_lik, 0.0) + safe_log(p)[None, :] - log_u[:, None]),
-        0.0,
-    )
-    dlog_lik_finite = jnp.where(finite, dlog_lik, 0.0)
-    dloglik = jnp.sum(weights[:, None] * posterior * dlog_lik_finite) + dweights @ log_u
-    dp = _weights_tangent(log_lik, weights, p, dlog_lik, dweights)
-    return (loglik, p), (dloglik, dp)
+    return (loglik, p), _tangents(log_lik, weights, p, dlog_lik, dweights)
+
+
+@jax.custom_jvp
+def profile_at(
+    log_lik: jax.Array, weights: jax.Array, mixing_weights: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`profile_core` with the optimum supplied instead of solved for.
+
+    ``mixing_weights`` must be the optimum for ``(log_lik, weights)``. Derivatives of first and
+    second order at this point are those of :func:`profile_core` (the solver is not traced
+    again, which keeps post-estimation programs small); ``mixing_weights`` has no tangent.
+    """
+    return jnp.sum(weights * _log_row_likelihood(log_lik, mixing_weights)), mixing_weights
+
+
+@profile_at.defjvp
+def _profile_at_jvp(primals, tangents):
+    log_lik, weights, mixing_weights = primals
+    dlog_lik, dweights, _ = tangents
+    loglik, p = profile_at(log_lik, weights, mixing_weights)
+    return (loglik, p), _tangents(log_lik, weights, p, dlog_lik, dweights)
