@@ -232,3 +232,22 @@ def test_parallel_chains_in_a_fresh_process():
         assert int(iteration) == 2500
         # log sigma ~ N(0.3, 0.4²): a loose gate (ESS of 2 × 2000 RWMH draws is > 400).
         assert abs(float(log_mean) - 0.3) < 5 * 0.4 / np.sqrt(400)
+
+
+@pytest.mark.parametrize("kernel_class", [RandomWalkMH, MultiProposalMH])
+def test_kernel_sample_does_not_recompile_across_warmup_and_sampling(kernel_class, rng_key):
+    import chex
+
+    kernel = kernel_class(potential_fn=lambda z: 0.5 * jnp.sum(z**2))
+    state = kernel.init(rng_key, 3, jnp.zeros(2), (), {})
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def sample(state):
+        return kernel.sample(state, (), {})
+
+    # Warm-up iterations (adapting) and sampling iterations run the same compiled step.
+    for _ in range(6):
+        state = sample(state)
+    assert int(state.iteration) == 6
+    chex.clear_trace_counter()
