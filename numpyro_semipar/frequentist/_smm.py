@@ -168,11 +168,19 @@ class SMM:
             g = errors(flat, draws, m_data)
             return g @ weight @ g
 
-        fns = {
-            "errors": jax.jit(errors),
-            "sim_errors": jax.jit(sim_errors),
-            "criterion": jax.jit(criterion),
-        }
+        # One compiled simulation for evaluation: the error map is affine in the moments, so
+        # the error of the average equals the average error and the criterion follows. Fewer
+        # jitted entry points means fewer (slow) compilations of the simulator.
+        sim_errors_jit = jax.jit(sim_errors)
+
+        def errors_eval(flat, draws, m_data):
+            return jnp.mean(sim_errors_jit(flat, draws, m_data), axis=0)
+
+        def criterion_eval(flat, draws, m_data, weight):
+            g = errors_eval(flat, draws, m_data)
+            return g @ jnp.asarray(weight) @ g
+
+        fns = {"errors": errors_eval, "sim_errors": sim_errors_jit, "criterion": criterion_eval}
         if not callback:
             fns["jacobian"] = jax.jit(jax.jacfwd(errors))
             fns["minimise"] = jax.jit(self._make_minimise(errors, criterion))
