@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pytest
 from blackjax.util import run_inference_algorithm
 from numpyro.diagnostics import effective_sample_size
 from numpyro.infer import MCMC
@@ -99,6 +100,7 @@ def banana_model():
     numpyro.sample("x1", dist.Normal(0.5 * x0**2, 0.6))
 
 
+@pytest.mark.slow
 def test_numpyro_kernel_recovers_banana_with_wrong_surrogate(rng_key):
     kernel = DelayedAcceptanceMH(
         banana_model, surrogate=lambda p: wrong_surrogate(jnp.stack([p["x0"], p["x1"]]))

@@ -65,3 +65,35 @@ def test_host_logdensity_inside_jit_and_vmap(positions):
     batched = jax.jit(jax.vmap(fn))(jnp.asarray(positions))
     np.testing.assert_allclose(np.asarray(batched), [banana(r) for r in positions], rtol=1e-12)
     assert float(jax.jit(fn)(jnp.asarray(positions[0]))) == banana(positions[0])
+
+
+def test_multi_proposal_batches_through_an_executor_and_archive(tmp_path, rng_key):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from blackjax.util import run_inference_algorithm
+
+    from numpyro_semipar.mcmc import blackjax as nsb
+
+    banana = make_banana()
+
+    def jax_banana(x):
+        return -0.5 * (x[0] ** 2 + (x[1] - 0.5 * x[0] ** 2) ** 2) - 0.5 * jnp.sum(x[2:] ** 2)
+
+    archive = CandidateArchive(tmp_path / "mp")
+    # any concurrent.futures.Executor (the process pool is exercised above)
+    with ThreadPoolExecutor(2) as pool:
+        host = host_logdensity(banana, executor=pool, archive=archive)
+        runs = []
+        for fn in (jax_banana, host):
+            algorithm = nsb.multi_proposal(fn, covariance=jnp.ones(4), num_proposals=8)
+            _, (states, infos) = run_inference_algorithm(
+                rng_key, algorithm, 15, initial_state=algorithm.init(jnp.zeros(4))
+            )
+            runs.append((states, infos))
+    (jax_states, _), (host_states, host_infos) = runs
+    np.testing.assert_allclose(host_states.position, jax_states.position, rtol=1e-12)
+    # every proposal batch went through the executor into the archive, one chunk per batch
+    assert archive.num_chunks == 1 + 15
+    found, stored = archive.lookup(np.asarray(host_infos.points[:, 1:]).reshape(-1, 4))
+    assert found.all()
+    np.testing.assert_allclose(stored, np.asarray(host_infos.logdensities[:, 1:]).reshape(-1))

@@ -28,7 +28,7 @@ def test_surrogate_mh_with_exact_surrogate_is_exact_mh(rng_key):
     exact = lambda z: -info.potential_fn(z)  # noqa: E731
     runs = []
     for kernel in (RandomWalkMH(model), SurrogateMH(model, surrogate=exact)):
-        mcmc = MCMC(kernel, num_warmup=200, num_samples=300, progress_bar=False)
+        mcmc = MCMC(kernel, num_warmup=100, num_samples=200, progress_bar=False)
         mcmc.run(rng_key, extra_fields=("info.is_accepted",))
         runs.append(mcmc)
     exact_run, surrogate_run = runs
@@ -40,7 +40,7 @@ def test_surrogate_mh_with_exact_surrogate_is_exact_mh(rng_key):
     )
     # the surrogate chain never evaluates the model
     assert int(np.sum(surrogate_run.get_extra_fields()["num_evaluations"])) == 0
-    assert int(np.sum(exact_run.get_extra_fields()["num_evaluations"])) == 300
+    assert int(np.sum(exact_run.get_extra_fields()["num_evaluations"])) == 200
 
 
 def test_fast_surrogate_chains_equal_the_kernel(rng_key):

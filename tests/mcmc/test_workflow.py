@@ -59,6 +59,7 @@ def test_delayed_acceptance_workflow_is_exact_and_reports_diagnostics(tmp_path, 
     assert list(tree["posterior"]["parameter"].values) == ["a", "b", "c"]
 
 
+@pytest.mark.slow
 def test_host_logdensity_workflow_resumes_from_its_archive(tmp_path, rng_key):
     calls = []
 

@@ -153,19 +153,24 @@ def _build_block(logdensity_fn, thin: int, unroll: int, single: bool):
 
 # Compiled blocks, keyed by the identity of the log density (kept alive here so that the id is
 # not reused): repeated calls with the same surrogate do not recompile.
-_CACHE: dict[tuple, tuple[Callable, Callable]] = {}
+_CACHE: dict[tuple, tuple] = {}
 _CACHE_SIZE = 8
 
 
-def _compiled_block(logdensity_fn, thin: int, unroll: int, single: bool) -> Callable:
+def _compiled_block(logdensity_fn, thin: int, unroll: int, single: bool) -> tuple:
     key = (id(logdensity_fn), thin, unroll, single)
     if key in _CACHE:
         return _CACHE[key][1]
     run = jax.jit(_build_block(logdensity_fn, thin, unroll, single))
+    # A plain function wrapping the surrogate: bound methods of equinox modules cannot be
+    # hashed by jax.jit.
+    evaluate = jax.jit(
+        (lambda x: logdensity_fn(x)) if single else jax.vmap(lambda x: logdensity_fn(x))
+    )
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (logdensity_fn, run)
-    return run
+    _CACHE[key] = (logdensity_fn, (run, evaluate))
+    return run, evaluate
 
 
 def sample_surrogate_chains(
@@ -227,14 +232,13 @@ def sample_surrogate_chains(
             f"got {factor.shape}"
         )
     single = position.ndim == 1
-    run_block = _compiled_block(surrogate_logdensity_fn, thin, int(unroll), single)
+    run_block, evaluate = _compiled_block(surrogate_logdensity_fn, thin, int(unroll), single)
     if single:
         step_keys = jax.random.split(rng_key, num_steps)
     else:
         chain_keys = jax.random.split(rng_key, position.shape[0])
         step_keys = jax.vmap(lambda k: jax.random.split(k, num_steps))(chain_keys)
     block = max(thin, (int(block_size) // thin) * thin)
-    evaluate = jax.jit(surrogate_logdensity_fn if single else jax.vmap(surrogate_logdensity_fn))
     logdensity = evaluate(position).astype(position.dtype)
     logdensity = jnp.where(jnp.isnan(logdensity), -jnp.inf, logdensity)
     traces_x, traces_l, accepted = [], [], 0
