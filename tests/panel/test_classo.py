@@ -8,25 +8,30 @@ import pytest
 from numpyro_semipar.frequentist import CLasso
 
 ALPHA = np.array([[0.4, 1.6], [1.0, 1.0], [1.6, 0.4]])
+# One configuration (N = 100, T = 20, K <= 4, three values of c) for most tests: the jitted
+# loop compiles once per shape, and compilation dominates the test time.
+SEARCH = dict(num_groups="ic", c=[0.25, 0.5, 1.0], max_groups=4, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
 def fitted(ssp_static):
     y, x, groups = ssp_static(3, n=100, t=20)
-    result = CLasso(3, c=0.5, progress_bar=False).fit(y, x, rng_key=jax.random.key(1))
+    result = CLasso(**SEARCH).fit(y, x, rng_key=jax.random.key(1))
     return y, x, groups, result
 
 
 def test_classifies_and_estimates(fitted):
     y, x, groups, res = fitted
     assert res.converged
+    assert res.num_groups == 3  # the IC finds the three groups
+    assert set(res.ic["num_groups"]) == {1, 2, 3, 4}
     assert np.mean(res.groups == groups) >= 0.9
     np.testing.assert_allclose(res.group_coefficients, ALPHA, atol=0.12)
     # Post-Lasso estimates lie within a few standard errors of the truth.
     assert np.all(np.abs(res.group_coefficients - ALPHA) < 5 * res.group_std_errors)
     # Exact shrinkage: shrunk units' C-Lasso slopes equal their penalised centre bit for bit.
     shrunk = res.shrunk
-    assert shrunk.sum() > 50
+    assert shrunk.sum() > 30
     pen = res.penalized_coefficients[res.groups[shrunk]]
     assert np.array_equal(res.unit_coefficients[shrunk], pen)
 
@@ -59,20 +64,12 @@ def test_reproducible_and_frame_input(fitted):
             "x2": x[..., 1].ravel(),
         }
     )
-    again = CLasso(3, c=0.5, progress_bar=False).fit(
+    again = CLasso(**SEARCH).fit(
         "y", ["x1", "x2"], data=frame, entity="id", time="t", rng_key=jax.random.key(1)
     )
     np.testing.assert_array_equal(again.groups, res.groups)
     np.testing.assert_allclose(again.params["alpha"], res.params["alpha"], rtol=1e-12)
     assert again.group_summary.columns[2] == "x1"
-
-
-def test_information_criterion_picks_three(ssp_static):
-    y, x, groups = ssp_static(7, n=100, t=20)
-    res = CLasso("ic", c=[0.25, 0.5, 1.0], max_groups=4, progress_bar=False).fit(y, x)
-    assert res.num_groups == 3
-    assert set(res.ic["num_groups"]) == {1, 2, 3, 4}
-    assert np.mean(res.groups == groups) >= 0.9
 
 
 def test_bad_input():
@@ -97,7 +94,7 @@ def test_bad_input():
 def test_jackknife_reduces_nickell_bias():
     # SSP dynamic design with two groups: y_it = mu_i (1 - a1) + a1 y_i,t-1 + a2 x_it + e_it.
     rng = np.random.default_rng(11)
-    n, t, burn = 200, 20, 50
+    n, t, burn = 100, 20, 50
     truth = np.array([[0.4, 1.5], [0.8, 0.5]])
     groups = (np.arange(n) >= n // 2).astype(int)
     mu = rng.normal(-1.0, 1.0, size=n)
@@ -109,7 +106,8 @@ def test_jackknife_reduces_nickell_bias():
         ys[:, s + 1] += rng.normal(size=n)
     y = ys[:, burn + 1 :]
     x = np.stack([ys[:, burn:-1], xs[:, burn:]], -1)
-    res = CLasso(2, c=0.5, dynamic=True, progress_bar=False).fit(y, x)
+    res = CLasso(**SEARCH, dynamic=True).fit(y, x)
+    assert res.num_groups == 2
     assert np.mean(res.groups == groups) >= 0.9
     before = np.abs(res.uncorrected_coefficients[:, 0] - truth[:, 0])
     after = np.abs(res.group_coefficients[:, 0] - truth[:, 0])
@@ -141,5 +139,5 @@ def test_non_convergence_warns(fitted):
 
     y, x, _, _ = fitted
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        res = CLasso(3, c=0.5, max_iter=1, progress_bar=False).fit(y, x)
+        res = CLasso(**{**SEARCH, "max_iter": 10, "tol": 1e-300}).fit(y, x)
     assert not res.converged

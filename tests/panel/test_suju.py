@@ -35,8 +35,10 @@ def test_zero_factors_matches_classo(ssp_static):
     # With R = 0 and unit effects, Su-Ju is exactly C-Lasso with fixed effects.
     y, x, _ = ssp_static(3, n=100, t=20)
     key = jax.random.key(1)
-    suju = SuJu(3, 0, c=0.5, unit_effects=True, progress_bar=False).fit(y, x, rng_key=key)
-    classo = CLasso(3, c=0.5, progress_bar=False).fit(y, x, rng_key=key)
+    search = dict(num_groups="ic", c=[0.25, 0.5, 1.0], max_groups=4, progress_bar=False)
+    suju = SuJu(num_factors=0, unit_effects=True, **search).fit(y, x, rng_key=key)
+    classo = CLasso(**search).fit(y, x, rng_key=key)
+    assert suju.num_groups == classo.num_groups == 3
     np.testing.assert_array_equal(suju.groups, classo.groups)
     np.testing.assert_allclose(suju.params["alpha"], classo.params["alpha"], rtol=1e-8)
     assert suju.factors.shape == (20, 0) and np.isfinite(suju.objective)
