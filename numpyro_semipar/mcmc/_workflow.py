@@ -186,6 +186,7 @@ def surrogate_posterior(
     num_importance: int = 500,
     surrogate_options: Mapping[str, Any] | None = None,
     names: list[str] | None = None,
+    jax_logdensity: bool | None = None,
     progress_bar: bool = True,
 ) -> SurrogatePosterior:
     """Run mode → exploration MH with archive → surrogate training → DA or surrogate MH.
@@ -237,6 +238,9 @@ def surrogate_posterior(
         Keyword arguments of :func:`train_surrogate`.
     names : list of str, optional
         Coordinate names for a flat log density (default ``x[0]``, ``x[1]``, ...).
+    jax_logdensity : bool, optional
+        Whether a flat log density can be traced by JAX. Default: detected by tracing it once
+        with :func:`jax.eval_shape` (pass ``False`` for a host function with side effects).
     progress_bar : bool
         Progress bars (off when ``CI`` is set).
 
@@ -283,7 +287,11 @@ def surrogate_posterior(
                     f"init_params must be a (d,) vector for a log density; got {position0.shape}"
                 )
             dimension = int(position0.shape[0])
-            jax_target = _is_jax_traceable(model_or_logdensity, position0)
+            jax_target = (
+                _is_jax_traceable(model_or_logdensity, position0)
+                if jax_logdensity is None
+                else bool(jax_logdensity)
+            )
             exact_fn = (
                 model_or_logdensity
                 if jax_target
