@@ -194,8 +194,16 @@ class SMM:
         def run(z0, draws, m_data, weight, lower, upper):
             bounds = _JaxBounds(lower, upper)
 
+            scale = jnp.maximum(
+                jnp.abs(criterion(bounds.to_constrained(z0), draws, m_data, weight)), 1e-300
+            )
+
             def objective(z, args):
-                return criterion(bounds.to_constrained(z), *args)
+                # Normalised by the starting value so the first quasi-Newton step (identity
+                # Hessian) is of sensible size whatever the scale of W; a non-finite value is
+                # mapped to +inf so the line search rejects it instead of propagating NaN.
+                value = criterion(bounds.to_constrained(z), *args) / scale
+                return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
             z, ok, steps = minimise_jax(
                 objective, z0, (draws, m_data, weight), rtol=rtol, atol=atol, max_steps=max_steps
