@@ -666,7 +666,7 @@ class SMM:
             nobs=n_obs,
             converged=best["converged"],
             objective=best["criterion"],
-            objective_name="criterion gᵀWg",
+            objective_name="criterion",
             cov_type=f"{kind} (1+N/(S N_s) = {factor:.4g})",
             message=best["message"],
             num_iter=best["num_steps"],
