@@ -20,6 +20,9 @@ from ._validation import as_float64, check_init_weights, check_log_lik, check_we
 
 __all__ = ["em"]
 
+# Jitted so the log-space reduction fuses: eagerly it would materialise several n x m arrays.
+_optimal_value_jit = jax.jit(optimal_value)
+
 
 def _dual_gap(d):
     # max_j d_j - 1 >= 0 at every point of the simplex (sum_j x_j d_j = 1); the objective gap
@@ -116,7 +119,7 @@ def em(
         p = lax.stop_gradient(x / jnp.sum(x))
         result = MixSQPResult(
             mixing_weights=p,
-            loglik=optimal_value(ll, w, p),
+            loglik=_optimal_value_jit(ll, w, p),
             converged=status == SolverStatus.CONVERGED,
             num_iter=num_iter,
             kkt_residual=kkt,

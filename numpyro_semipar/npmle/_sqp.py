@@ -21,7 +21,7 @@ from ._result import SolverStatus
 from ._rowblocks import (
     RowBlocks,
     em_pass,
-    gram,
+    low_rank_factor,
     lowrank_newton_pass,
     matvec,
     newton_pass,
@@ -86,22 +86,6 @@ def _objective_change(a: Array, u: Array, l_dir: Array, sum_step: Array, alpha: 
     return -jnp.sum(terms) + alpha * sum_step
 
 
-def low_rank_basis(blocks: RowBlocks, rank: int) -> Array:
-    """Top ``rank`` right singular vectors of ``L`` (rows with positive weight), shape (m, rank).
-
-    Computed from the eigendecomposition of ``L^T L``; the eigenvalues below
-    ``tol_svd * max`` that :func:`numpyro_semipar.npmle.mixsqp` uses to pick ``rank`` come
-    from the same decomposition.
-    """
-    _, vecs = jnp.linalg.eigh(gram(_positive_rows(blocks)))
-    return vecs[:, ::-1][:, :rank]
-
-
-def _positive_rows(blocks: RowBlocks) -> RowBlocks:
-    keep = (blocks.weights > 0)[..., None]
-    return RowBlocks(jnp.where(keep, blocks.values, 0.0), blocks.weights)
-
-
 class _State(NamedTuple):
     x: Array
     num_iter: Array
@@ -125,7 +109,7 @@ def sqp_solve(blocks: RowBlocks, x0: Array, options: SQPOptions) -> tuple[Array,
     x = jnp.where(fixed, 0.0, x0)
     x = x / jnp.sum(x)
     x = em_iterations(blocks, x, opt.num_em_iter)
-    basis = low_rank_basis(blocks, opt.rank) if opt.rank > 0 else None
+    basis, projected = low_rank_factor(blocks, opt.rank) if opt.rank > 0 else (None, None)
 
     def zero_small(x):
         return jnp.where(fixed | (x < opt.zero_threshold_solution), 0.0, x)
@@ -138,7 +122,7 @@ def sqp_solve(blocks: RowBlocks, x0: Array, options: SQPOptions) -> tuple[Array,
         if basis is None:
             u, d, hess = newton_pass(blocks, x)
         else:
-            u, d, hess = lowrank_newton_pass(blocks, basis, x)
+            u, d, hess = lowrank_newton_pass(blocks, basis, projected, x)
         converged = kkt_residual(x, d) <= opt.tol
 
         def step(_):
