@@ -105,8 +105,9 @@ def test_weighted_running_covariance_is_exact():
     batches = rng.normal(size=(50, 4, 3))
     weights = rng.dirichlet(np.ones(4), size=50)
     state = nsb.covariance_adaptation_init(3, prior_weight=1e-12)
+    update = jax.jit(lambda s, p, w: nsb.covariance_adaptation_update(s, p, 0.2, w))
     for points, w in zip(batches, weights, strict=True):
-        state = nsb.covariance_adaptation_update(state, points, 0.2, w, adapt_scale=False)
+        state = update(state, points, w)
     flat = batches.reshape(-1, 3)
     flat_w = weights.reshape(-1)
     mean = flat_w @ flat / 50
