@@ -251,3 +251,28 @@ def test_kernel_sample_does_not_recompile_across_warmup_and_sampling(kernel_clas
         state = sample(state)
     assert int(state.iteration) == 6
     chex.clear_trace_counter()
+
+
+def test_arviz_log_likelihood_group_for_observed_sites(rng_key):
+    data = jnp.array([0.3, -0.2, 1.1, 0.4, 0.0])
+
+    def regression(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        with numpyro.plate("obs", y.shape[0]):
+            numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    mcmc = MCMC(
+        RandomWalkMH(regression),
+        num_warmup=100,
+        num_samples=50,
+        num_chains=2,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(rng_key, data)
+    tree = az.from_numpyro(mcmc, log_likelihood=True)
+    loglik = tree["log_likelihood"]["y"].values
+    assert loglik.shape == (2, 50, 5)
+    mu = tree["posterior"]["mu"].values
+    expected = dist.Normal(mu[..., None], 1.0).log_prob(data)
+    np.testing.assert_allclose(loglik, expected, rtol=1e-10)
