@@ -119,6 +119,7 @@ def test_integer_weights_equal_replicated_rows(base):
     np.testing.assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_low_rank_hessian_reaches_the_same_optimum():
     ll = gaussian_location_problem(np.random.default_rng(5), 2000, 40)
     full = mixsqp(ll, low_rank=False)

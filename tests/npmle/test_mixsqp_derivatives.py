@@ -43,10 +43,12 @@ def test_gradient_and_hessian_of_loglik_match_finite_differences(problem):
     def value(theta):
         return mixsqp(log_lik(theta), weights).loglik
 
-    grad = jax.grad(value)(THETA)
-    hess = jax.hessian(value)(THETA)
-    grad_fd = _central(value, THETA, 1e-5)
-    hess_fd = _central(jax.grad(value), THETA, 1e-5)
+    # Jitted: one compilation each instead of op-by-op dispatch of the derivative rules.
+    value_jit, grad_jit = jax.jit(value), jax.jit(jax.grad(value))
+    grad = grad_jit(THETA)
+    hess = jax.jit(jax.hessian(value))(THETA)
+    grad_fd = _central(value_jit, THETA, 1e-5)
+    hess_fd = _central(grad_jit, THETA, 1e-5)
     np.testing.assert_allclose(grad, grad_fd, rtol=1e-6)
     np.testing.assert_allclose(hess, hess_fd, rtol=1e-5, atol=1e-5 * np.abs(hess).max())
     np.testing.assert_allclose(hess, hess.T, rtol=1e-10)
@@ -58,7 +60,7 @@ def test_gradient_and_hessian_of_loglik_match_finite_differences(problem):
         lu = jax.scipy.special.logsumexp(log_lik(theta) + jnp.log(p_hat + 1e-300), axis=1)
         return jnp.sum(weights * lu)
 
-    correction = hess - jax.hessian(fixed_f)(THETA)
+    correction = hess - jax.jit(jax.hessian(fixed_f))(THETA)
     assert np.linalg.eigvalsh(correction).min() > -1e-6 * np.abs(hess).max()
     assert np.linalg.eigvalsh(correction).max() > 1e-3
 
@@ -70,9 +72,9 @@ def test_jacobian_of_mixing_weights_matches_finite_differences(problem):
     def weights_of(theta):
         return mixsqp(log_lik(theta), weights).mixing_weights
 
-    jac = jax.jacfwd(weights_of)(THETA)
-    jac_rev = jax.jacrev(weights_of)(THETA)
-    jac_fd = _central(weights_of, THETA, 1e-6)
+    jac = jax.jit(jax.jacfwd(weights_of))(THETA)
+    jac_rev = jax.jit(jax.jacrev(weights_of))(THETA)
+    jac_fd = _central(jax.jit(weights_of), THETA, 1e-6)
     np.testing.assert_allclose(jac, jac_rev, atol=1e-10)
     np.testing.assert_allclose(jac, jac_fd, atol=2e-5 * np.abs(jac).max())
     np.testing.assert_allclose(jac.sum(axis=0), 0.0, atol=1e-10)  # stays on the simplex
@@ -102,7 +104,8 @@ def test_outlying_rows_give_finite_exact_gradient():
     def value(scale):
         return mixsqp(scale * jnp.asarray(base) + shift[:, None]).loglik
 
-    g = jax.grad(value)(1.0)
+    g = jax.jit(jax.grad(value))(1.0)
+    value = jax.jit(value)
     g_fd = (value(1.0 + 1e-6) - value(1.0 - 1e-6)) / 2e-6
     assert np.isfinite(g)
     np.testing.assert_allclose(g, g_fd, rtol=1e-6)

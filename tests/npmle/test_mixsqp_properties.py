@@ -69,7 +69,7 @@ def test_permuting_columns_permutes_weights(seed):
     np.testing.assert_allclose(permuted.mixing_weights, res.mixing_weights[perm], atol=1e-6)
 
 
-@settings(max_examples=3, deadline=None, database=None)
+@settings(max_examples=2, deadline=None, database=None)
 @given(seeds)
 def test_vmap_equals_loop_and_jit_equals_eager(seed):
     problems = [random_problem(seed + k) for k in range(3)]
