@@ -13,6 +13,7 @@ HERE = pathlib.Path(__file__).parent
 # (script, arguments): later issues add their showcase here.
 DEMOS = [
     ("regression.py", ["--num-obs", "500"]),
+    ("linear_factor.py", ["--bayes-obs", "300", "--num-warmup", "150", "--num-samples", "150"]),
     ("evans_smm.py", ["--num-warmup", "300", "--num-samples", "600"]),
 ]
 

@@ -10,6 +10,11 @@ EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 # (script, tiny arguments). Add a row for each new example.
 CASES = [
     ("regression.py", ["--num-obs", "200", "--no-plots"]),
+    (
+        "linear_factor.py",
+        ["--num-obs", "200", "--grid-size", "25", "--bayes-obs", "100", "--num-warmup", "10"]
+        + ["--num-samples", "10", "--no-plots"],
+    ),
     ("grouped_panel.py", ["--num-units", "40", "--num-periods", "12", "--no-plots"]),
     ("evans_smm.py", ["--num-warmup", "20", "--num-samples", "20", "--no-plots"]),
     ("ma1_indirect.py", ["--num-obs", "200", "--num-reps", "3", "--no-plots"]),
