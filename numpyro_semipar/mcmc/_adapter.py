@@ -226,7 +226,8 @@ class BlackJAXKernelAdapter(MCMCKernel):
             init_state = self._init_chains(
                 key_state[None],
                 key_algorithm[None],
-                jax.tree.map(lambda x: x[None], init_params),
+                # jnp.asarray: user-supplied init values may be plain Python floats.
+                jax.tree.map(lambda x: jnp.asarray(x)[None], init_params),
                 logdensity_fn,
                 num_warmup,
             )

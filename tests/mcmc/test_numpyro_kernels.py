@@ -276,3 +276,12 @@ def test_arviz_log_likelihood_group_for_observed_sites(rng_key):
     mu = tree["posterior"]["mu"].values
     expected = dist.Normal(mu[..., None], 1.0).log_prob(data)
     np.testing.assert_allclose(loglik, expected, rtol=1e-10)
+
+
+def test_plain_python_float_init_params(rng_key):
+    # NumPyro users pass init values as plain floats; the adapter must accept them.
+    kernel = RandomWalkMH(potential_fn=lambda z: 0.5 * (z["a"] - 2.0) ** 2)
+    state = kernel.init(rng_key, 10, {"a": 0.5}, (), {})
+    assert kernel.sample_field == "z"
+    np.testing.assert_allclose(np.asarray(state.z["a"]), 0.5)
+    np.testing.assert_allclose(np.asarray(state.potential_energy), 0.5 * 1.5**2)
