@@ -176,16 +176,3 @@ def low_rank_factor(blocks: RowBlocks, rank: int) -> tuple[Array, Array]:
     _, vecs = jnp.linalg.eigh(sample.T @ sample)
     basis = vecs[:, ::-1][:, :rank]
     return basis, jnp.einsum("kbm,mr->kbr", blocks.values, basis)
-
-
-def gram(blocks: RowBlocks) -> Array:
-    """Return ``L^T L`` (m, m) over the rows with positive weight, block by block."""
-    m = blocks.values.shape[-1]
-
-    def body(acc, blk):
-        values, a = blk
-        kept = lax.optimization_barrier(jnp.where((a > 0)[:, None], values, 0.0))
-        return acc + lax.dot_general(kept, values, (((0,), (0,)), ((), ()))), None
-
-    acc, _ = lax.scan(body, jnp.zeros((m, m), blocks.values.dtype), blocks)
-    return acc
