@@ -442,16 +442,21 @@ def main(argv=None):
     subset = np.asarray(flat)[:: max(1, len(flat) // 500)]
     unravel = jax.flatten_util.ravel_pytree(mode["mode"].position)[1]
     exact = np.asarray(jax.vmap(lambda x: problem.logdensity(unravel(x)))(subset))
-    check = importance_diagnostics(
-        subset, log_target=exact, surrogate_fn=workflow.surrogate.flat_logdensity
-    )
+    try:
+        pareto_k = float(
+            importance_diagnostics(
+                subset, log_target=exact, surrogate_fn=workflow.surrogate.flat_logdensity
+            ).pareto_k
+        )
+    except ValueError:  # every draw outside the exact support: the surrogate failed outright
+        pareto_k = float("inf")
     smh.update(
         setup_seconds=setup_seconds,
         setup_cpu=setup_cpu,
         evaluations=len(subset),
         setup_evaluations=diag["num_exact_evaluations_exploration"],
         wrong=(diag["wrong_accept"], diag["wrong_reject"]),
-        pareto_k=float(check.pareto_k),
+        pareto_k=pareto_k,
     )
     rows["SurrogateMH (approximate)"] = smh
     done("SurrogateMH (approximate)")
