@@ -1,0 +1,172 @@
+"""Profile likelihood benchmark: the spmlex README estimation, one value_and_grad, big-n memory.
+
+spmlex itself is not installable here (not on the package index), so its figures are quoted
+from ../shared/notes/npmle.md (2-core CPU, jax 0.6, mixsqpx 0.1.4): README estimation 18.2 s
+including compilation (14.4 s warm), one value_and_grad 0.245 s, an n×m×m tensor (32 GB at
+n = 1e5, m = 200).
+
+Each part runs in a fresh subprocess (so compilation is included where stated and the peak
+RSS is that part's own). Run: python benchmarks/bench_profile.py
+"""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def linear_factor(num_periods, with_beta):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    class LinearFactor(eqx.Module):
+        coef: jax.Array
+        log_sd: jax.Array
+        beta: jax.Array | None  # slope of a covariate in period 1 (then k = 2T parameters)
+
+        def lclk(self, data, grid):
+            y, w = data
+            loadings = jnp.concatenate([jnp.ones(1), self.coef])
+            mean = grid[:, None] * loadings
+            shift = jnp.zeros(num_periods).at[0].set(1.0)
+            if self.beta is not None:
+                mean = mean - (self.beta * w)[:, None, None] * shift
+            z = (y[:, None, :] - mean) * jnp.exp(-self.log_sd)
+            return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+    beta = jnp.zeros(()) if with_beta else None
+    start = LinearFactor(jnp.ones(num_periods - 1), jnp.zeros(num_periods), beta)
+    return LinearFactor, start
+
+
+def simulate(n, num_periods, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.choice([-3.0, 0.0, 5.0], size=n, p=[0.3, 0.5, 0.2])
+    loadings = np.concatenate([[1.0], np.linspace(1.5, 0.3, num_periods - 1)])
+    sd = np.exp(np.linspace(0.0, -0.3, num_periods))
+    w = rng.normal(size=n)
+    y = x[:, None] * loadings + sd * rng.normal(size=(n, num_periods))
+    y[:, 0] += 0.5 * w
+    return y, w
+
+
+def readme_estimation():
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from numpyro_semipar.frequentist import ProfileMLE
+
+    class LinearFactor(eqx.Module):
+        coef: jax.Array
+        log_sd: jax.Array
+
+        def lclk(self, y, grid):
+            loadings = jnp.concatenate([jnp.ones(1), self.coef])
+            z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
+            return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+    rng = np.random.default_rng(0)
+    x = rng.choice([-3.0, 0.0, 5.0], size=2000, p=[0.3, 0.5, 0.2])
+    y = x[:, None] * np.array([1.0, 1.5, 0.3]) + np.exp([0.0, 0.2, -0.3]) * rng.normal(
+        size=(2000, 3)
+    )
+    grid = np.linspace(-6.0, 6.0, 75)
+    start = LinearFactor(jnp.ones(2), jnp.zeros(3))
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = ProfileMLE(grid).fit(start, y)
+    cold = (time.perf_counter() - wall, time.process_time() - cpu)
+    wall, cpu = time.perf_counter(), time.process_time()
+    ProfileMLE(grid).fit(start, y)
+    warm = (time.perf_counter() - wall, time.process_time() - cpu)
+    return {
+        "fit_wall_s_incl_compile": cold[0],
+        "fit_cpu_s_incl_compile": cold[1],
+        "fit_wall_s_warm": warm[0],
+        "fit_cpu_s_warm": warm[1],
+        "bfgs_iterations": result.num_iter,
+        "converged": result.converged,
+        "coef": result.params["coef"].tolist(),
+        "error_variances": np.exp(2 * result.params["log_sd"]).tolist(),
+        "std_errors": result.flat_std_errors.tolist(),
+    }
+
+
+def value_and_grad_timing(n, m, num_periods, hessian, with_beta):
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from numpyro_semipar.npmle import profile_loglik
+
+    jax.config.update("jax_enable_x64", True)
+    _, start = linear_factor(num_periods, with_beta)
+    params, static = __import__("equinox").partition(start, __import__("equinox").is_array)
+    flat, unravel = ravel_pytree(params)
+    y, w = simulate(n, num_periods)
+    data = (jnp.asarray(y), jnp.asarray(w))
+    grid = jnp.linspace(-6.0, 6.0, m)
+
+    def profile(theta):
+        model = __import__("equinox").combine(unravel(theta), static)
+        return profile_loglik(model, data, grid)[0]
+
+    theta = flat.at[: num_periods - 1].set(jnp.linspace(1.5, 0.3, num_periods - 1))
+    vg = jax.jit(jax.value_and_grad(profile))
+    wall = time.perf_counter()
+    jax.block_until_ready(vg(theta))
+    out = {
+        "n": n,
+        "m": m,
+        "k": int(flat.size),
+        "value_and_grad_first_s": time.perf_counter() - wall,
+    }
+    times = []
+    for i in range(10):
+        wall = time.perf_counter()
+        jax.block_until_ready(vg(theta + 1e-4 * i))
+        times.append(time.perf_counter() - wall)
+    out["value_and_grad_warm_median_s"] = float(np.median(times))
+    out["value_and_grad_warm_min_s"] = float(np.min(times))
+    if hessian:
+        grad = jax.grad(profile)
+        eye = jnp.eye(flat.size)
+        hess = jax.jit(lambda t: jax.lax.map(lambda v: jax.jvp(grad, (t,), (v,))[1], eye))
+        wall = time.perf_counter()
+        h = jax.block_until_ready(hess(theta))
+        out["hessian_s_incl_compile"] = time.perf_counter() - wall
+        out["hessian_finite"] = bool(np.all(np.isfinite(np.asarray(h))))
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def run_part(name, *args):
+    command = [sys.executable, __file__, name, *map(str, args)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        return {"error": completed.stderr[-2000:]}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        part = sys.argv[1]
+        if part == "readme":
+            print(json.dumps(readme_estimation()))
+        else:
+            n, m, periods, hessian, beta = (int(a) for a in sys.argv[2:7])
+            print(json.dumps(value_and_grad_timing(n, m, periods, bool(hessian), bool(beta))))
+        sys.exit(0)
+    print("spmlex README estimation (n = 2000, m = 75, k = 5), fresh process:")
+    print(json.dumps(run_part("readme"), indent=1))
+    print("value_and_grad of the profile log-likelihood (n = 2000, m = 75, k = 5):")
+    print(json.dumps(run_part("grad", 2000, 75, 3, 0, 0), indent=1))
+    print("n = 100000, m = 200, k = 10 (value_and_grad and Hessian), peak RSS:")
+    print(json.dumps(run_part("grad", 100000, 200, 5, 1, 1), indent=1))
