@@ -144,14 +144,13 @@ def run_nuts(problem, key, num_warmup, num_samples, num_chains, init=None):
 
 
 def chain_draws(problem, mcmc):
-    """(chains, draws, 13) constrained draws of a NumPyro MCMC run."""
-    import jax
+    """(chains, draws, 13) parameter draws of a NumPyro MCMC run.
 
+    ``get_samples`` already returns constrained values (the kernels apply the model's
+    ``postprocess_fn``): stack them, do not transform again.
+    """
     z = mcmc.get_samples(group_by_chain=True)
-    sites = {k: v for k, v in z.items() if k in problem.names}
-    shape = next(iter(sites.values())).shape[:2]
-    flat = jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), sites)
-    return problem.constrained(flat).reshape(*shape, len(problem.names))
+    return np.stack([np.asarray(z[n]) for n in problem.names], axis=-1)
 
 
 def moments(draws, names):
@@ -435,10 +434,16 @@ def main(argv=None):
         da_start,
         "vectorized",
     )
+    # get_samples() is constrained; the surrogate and the exact log density live on the
+    # unconstrained space (sites in sorted order, as ravel_pytree flattens the position dict).
+    from numpyro.infer.util import unconstrain_fn
+
     z = smh["mcmc"].get_samples()
-    flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(
-        {k: v for k, v in z.items() if k in problem.names}
-    )
+    flat = jax.vmap(
+        lambda p: jax.flatten_util.ravel_pytree(unconstrain_fn(problem.model, (problem.y,), {}, p))[
+            0
+        ]
+    )({k: v for k, v in z.items() if k in problem.names})
     subset = np.asarray(flat)[:: max(1, len(flat) // 500)]
     unravel = jax.flatten_util.ravel_pytree(mode["mode"].position)[1]
     exact = np.asarray(jax.vmap(lambda x: problem.logdensity(unravel(x)))(subset))
