@@ -157,6 +157,10 @@ def moments(draws, names):
     """Means, sds, their Monte Carlo standard errors and bulk ESS per parameter (ArviZ)."""
     import arviz as az
 
+    flat = draws.reshape(-1, draws.shape[-1])
+    if not np.all(np.isfinite(draws)):  # a diverged (approximate) chain: nothing to summarise
+        nan = np.full(len(names), np.nan)
+        return {"mean": nan, "sd": nan, "mcse_mean": nan, "mcse_sd": nan, "ess": nan}
     tree = az.from_dict({"posterior": {n: draws[..., i] for i, n in enumerate(names)}})
     ess = az.ess(tree, method="bulk")
     mcse_mean = az.mcse(tree, method="mean")
@@ -183,7 +187,7 @@ def reference_run(args):
     problem = Problem()
     mode = posterior_mode(problem)
     init = dict(zip(problem.names, mode["theta_mode"].tolist(), strict=True))
-    num_warmup, num_samples, num_chains = 1000, 4000, 2
+    num_warmup, num_samples, num_chains = 500, 2500, 2
     mcmc, (seconds, _), steps, divergences = run_nuts(
         problem, jax.random.key(12345), num_warmup, num_samples, num_chains, init=init
     )

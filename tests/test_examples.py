@@ -18,6 +18,7 @@ CASES = [
     ("grouped_panel.py", ["--num-units", "40", "--num-periods", "12", "--no-plots"]),
     ("evans_smm.py", ["--num-warmup", "20", "--num-samples", "20", "--no-plots"]),
     ("ma1_indirect.py", ["--num-obs", "200", "--num-reps", "3", "--no-plots"]),
+    ("dsge_nk.py", ["--quick", "--no-plots", "--no-results"]),
 ]
 
 
