@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Two workers (CI has 2 cores); a file's tests stay on one worker so its compilations are shared.
+PYTEST_XDIST ?= -n 2 --dist loadfile
 
 # Find a Python >= 3.12: python3.13/python3.12 on PATH, then pyenv's, then python3.
 FIND_PYTHON = for c in python3.13 python3.12 \
@@ -42,12 +44,12 @@ lint: $(STAMP)
 
 # pytest exits 5 when it ran no tests: that is a failure here, not a pass.
 test: $(STAMP) lint
-	@MPLBACKEND=Agg $(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	@MPLBACKEND=Agg $(VENV)/bin/pytest $(PYTEST_XDIST) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 	$(MAKE) docs
 
 test-fast: $(STAMP)
-	MPLBACKEND=Agg $(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(VENV)/bin/pytest -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html

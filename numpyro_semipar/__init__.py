@@ -14,6 +14,8 @@ mcmc
     Gradient-free Metropolis–Hastings kernels (BlackJAX-style and NumPyro ``MCMCKernel``).
 frequentist
     Estimators returning :class:`~numpyro_semipar.reporting.EstimationResult`.
+models
+    Ready-made structural models (a New Keynesian DSGE with a QZ-free solver and Kalman filter).
 reporting
     The shared result object, summaries and ArviZ conversion.
 
@@ -27,7 +29,16 @@ from ._x64 import float64
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("distributions", "frequentist", "mcmc", "moments", "npmle", "panel", "reporting")
+_SUBPACKAGES = (
+    "distributions",
+    "frequentist",
+    "mcmc",
+    "models",
+    "moments",
+    "npmle",
+    "panel",
+    "reporting",
+)
 
 __all__ = ["ConvergenceWarning", "IdentificationWarning", "float64", *_SUBPACKAGES]
 
