@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC
+from numpyro.infer.util import unconstrain_fn
 
 from .._x64 import float64
 from ._archive import ArchiveRecorder, CandidateArchive, position_keys
@@ -104,9 +105,30 @@ def _flatten(tree, lead_ndim: int) -> np.ndarray:
     )
 
 
-def _flat_draws(samples, num_chains: int) -> np.ndarray:
-    """(chains, draws, d) array of flattened unconstrained draws (ravel_pytree order)."""
-    return _flatten(samples, 2).reshape(num_chains, -1, _flatten(samples, 2).shape[-1])
+def _one_chain(tree, num_chains: int):
+    """Return the first chain's entry of a (possibly chain-stacked) ``last_state`` field."""
+    return tree if num_chains == 1 else jax.tree.map(lambda a: a[0], tree)
+
+
+def _flat_draws(mcmc: MCMC, num_chains: int, model, model_args, model_kwargs) -> np.ndarray:
+    """(chains, draws, d) array of the flattened UNCONSTRAINED latent draws (ravel_pytree order).
+
+    ``mcmc.get_samples()`` holds postprocessed draws: for a NumPyro model these are constrained
+    and include ``numpyro.deterministic`` sites, which are neither in the kernels' space nor of
+    the kernels' dimension. Only the latent sites (the keys of the kernel's sample field ``z``)
+    are kept, and mapped back to the unconstrained space the kernels, the archive and the
+    surrogate use.
+    """
+    samples = mcmc.get_samples(group_by_chain=True)
+    if model is not None:
+        latent = {name: samples[name] for name in mcmc.last_state.z}
+
+        def unconstrain(params):
+            return unconstrain_fn(model, model_args, model_kwargs, params)
+
+        samples = jax.jit(jax.vmap(jax.vmap(unconstrain)))(latent)
+    flat = _flatten(samples, 2)
+    return flat.reshape(num_chains, -1, flat.shape[-1])
 
 
 def _heldout_steps(extra: dict, draws: np.ndarray, exploration: str, fraction: float) -> dict:
@@ -348,8 +370,8 @@ def surrogate_posterior(
         if recorder is not None:
             recorder.flush()
         extra = explore_mcmc.get_extra_fields(group_by_chain=True)
-        samples = explore_mcmc.get_samples(group_by_chain=True)
-        draws = _flat_draws(samples, num_chains)
+        model = None if is_logdensity else model_or_logdensity
+        draws = _flat_draws(explore_mcmc, num_chains, model, model_args, model_kwargs)
         dimension = draws.shape[-1]
         explore_per_step = 1 if exploration == "random_walk" else num_proposals
         num_explore_evaluations = (
@@ -418,7 +440,7 @@ def surrogate_posterior(
             evaluations = np.asarray(
                 sampler.get_extra_fields(group_by_chain=True)["num_evaluations"]
             )
-            final = _flat_draws(sampler.get_samples(group_by_chain=True), num_chains)
+            final = _flat_draws(sampler, num_chains, model, model_args, model_kwargs)
             if is_logdensity:
                 lp = -np.asarray(
                     sampler.get_extra_fields(group_by_chain=True)["potential_energy"], np.float64
@@ -454,7 +476,7 @@ def surrogate_posterior(
                 exact_flat = exact_fn
                 if not is_logdensity:
                     exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
-                    unravel = ravel_pytree(jax.tree.map(lambda a: a[0, 0], samples))[1]
+                    unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
                     exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
                 log_target = np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(subset)))
             importance = importance_diagnostics(
