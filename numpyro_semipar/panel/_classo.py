@@ -7,12 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
-from ._criteria import group_criterion, lambda_from_c, tuning_grid
+from ._criteria import (
+    candidate_row,
+    group_criterion,
+    lambda_from_c,
+    score_penalty_path,
+    select_candidate,
+    tuning_grid,
+)
 from ._data import PanelData, as_panel_data, within_transform
 from ._jackknife import split_panel_jackknife
 from ._path import (
@@ -188,19 +194,10 @@ class CLasso:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
-                    coefs, resid, _ = _post_lasso_fe(yd, xd, groups, 1)
-                    ic = group_criterion(np.mean(resid**2), 1, p, n, t)
-                    rows.append(
-                        dict(
-                            num_groups=1,
-                            c=np.nan,
-                            lam=np.nan,
-                            ic=ic,
-                            sigma2=np.mean(resid**2),
-                            converged=True,
-                            empty_groups=0,
-                        )
-                    )
+                    _, resid, _ = _post_lasso_fe(yd, xd, groups, 1)
+                    s2 = float(np.mean(resid**2))
+                    ic = group_criterion(s2, 1, p, n, t)
+                    rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
                     fits[len(rows) - 1] = (1, None, groups, np.nan, np.nan)
                     continue
                 centres = initial_centres(beta_tilde, k, seed)
@@ -217,38 +214,17 @@ class CLasso:
                     bar=bar,
                     padded_groups=max(ks),
                 )
-                for m, (c, lam) in enumerate(zip(cs, lams, strict=True)):
-                    groups = path.groups[m]
-                    empty = int(np.sum(np.bincount(groups, minlength=k) == 0))
-                    ic, s2 = np.inf, np.nan
-                    if empty == 0:
-                        try:
-                            _, resid, _ = _post_lasso_fe(yd, xd, groups, k)
-                        except ValueError:
-                            if not multi:
-                                raise
-                        else:
-                            s2 = float(np.mean(resid**2))
-                            ic = group_criterion(s2, k, p, n, t)
-                    rows.append(
-                        dict(
-                            num_groups=k,
-                            c=c,
-                            lam=lam,
-                            ic=ic,
-                            sigma2=s2,
-                            converged=bool(path.converged[m]),
-                            empty_groups=empty,
-                        )
-                    )
-                    fits[len(rows) - 1] = (k, path, groups, c, lam, m)
-        table = pd.DataFrame(rows)
-        if not np.isfinite(table["ic"]).any():
-            raise ValueError(
-                f"every candidate left an estimated group empty (num_groups={ks}, c={list(cs)}); "
-                "use fewer groups or a smaller c"
-            )
-        best = int(np.argmin(table["ic"].to_numpy()))
+
+                def mean_ssr(groups, m, k=k):
+                    return np.mean(_post_lasso_fe(yd, xd, groups, k)[1] ** 2)
+
+                scored = score_penalty_path(
+                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi
+                )
+                for m, row in enumerate(scored):
+                    rows.append(row)
+                    fits[len(rows) - 1] = (k, path, path.groups[m], row["c"], row["lam"], m)
+        table, best = select_candidate(rows, ks, cs)
         return self._finish(panel, yd, xd, table, best, fits[best], beta_tilde)
 
     def _finish(self, panel, yd, xd, table, best, fit, beta_tilde) -> EstimationResult:

@@ -15,7 +15,7 @@ from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
 from ._bai import BaiFit, bai_bias, bai_covariance, bai_fit, pooled_ols
-from ._criteria import bai_ng_criterion
+from ._criteria import bai_ng_criterion, validate_factor_options
 from ._data import PanelData, as_panel_data
 from ._path import progress, small_linear_algebra
 from ._pca import principal_factors
@@ -114,14 +114,7 @@ class InteractiveEffects:
         max_iter: int = 2000,
         progress_bar: bool = True,
     ) -> None:
-        if cov_type not in ("cluster", "robust", "homoskedastic"):
-            raise ValueError(
-                f"cov_type must be 'cluster', 'robust' or 'homoskedastic', got {cov_type!r}"
-            )
-        if criterion not in ("IC1", "IC2", "IC3"):
-            raise ValueError(f"criterion must be 'IC1', 'IC2' or 'IC3', got {criterion!r}")
-        if isinstance(num_factors, str) and num_factors != "ic":
-            raise ValueError(f"num_factors must be an int or 'ic', got {num_factors!r}")
+        validate_factor_options(num_factors, criterion, cov_type)
         self.num_factors = num_factors
         self.max_factors = int(max_factors)
         self.criterion = criterion

@@ -17,7 +17,15 @@ from .._x64 import float64
 from ..reporting._result import EstimationResult
 from ._bai import bai_bias, bai_covariance, bai_fit
 from ._classo import resolve_candidates, unit_least_squares
-from ._criteria import bai_ng_criterion, group_criterion, lambda_from_c
+from ._criteria import (
+    bai_ng_criterion,
+    candidate_row,
+    group_criterion,
+    lambda_from_c,
+    score_penalty_path,
+    select_candidate,
+    validate_factor_options,
+)
 from ._data import PanelData, as_panel_data, within_transform
 from ._path import (
     initial_centres,
@@ -227,8 +235,7 @@ class SuJu:
         tol: float = 1e-4,
         progress_bar: bool = True,
     ) -> None:
-        if isinstance(num_factors, str) and num_factors != "ic":
-            raise ValueError(f"num_factors must be an int or 'ic', got {num_factors!r}")
+        validate_factor_options(num_factors, criterion, cov_type)
         self.num_groups = num_groups
         self.num_factors = num_factors
         self.c = c
@@ -336,18 +343,9 @@ class SuJu:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
-                    fit = post_lasso(groups, 1, None)
-                    rows.append(
-                        dict(
-                            num_groups=1,
-                            c=np.nan,
-                            lam=np.nan,
-                            ic=group_criterion(fit.mean_ssr, 1, p, n, t),
-                            sigma2=fit.mean_ssr,
-                            converged=True,
-                            empty_groups=0,
-                        )
-                    )
+                    s2 = post_lasso(groups, 1, None).mean_ssr
+                    ic = group_criterion(s2, 1, p, n, t)
+                    rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
                     fits.append((groups, None, None, np.nan, np.nan))
                     continue
                 centres = initial_centres(beta_tilde, k, seed)
@@ -364,38 +362,17 @@ class SuJu:
                     padded_groups=max(ks),
                     bar=bar,
                 )
-                for m, (c, lam) in enumerate(zip(cs, lams, strict=True)):
-                    groups = path.groups[m]
-                    empty = int(np.sum(np.bincount(groups, minlength=k) == 0))
-                    ic, s2 = np.inf, np.nan
-                    if empty == 0:
-                        try:
-                            fit = post_lasso(groups, k, path.alpha[m])
-                        except ValueError:
-                            if not multi:
-                                raise
-                        else:
-                            s2 = fit.mean_ssr
-                            ic = group_criterion(s2, k, p, n, t)
-                    rows.append(
-                        dict(
-                            num_groups=k,
-                            c=c,
-                            lam=lam,
-                            ic=ic,
-                            sigma2=s2,
-                            converged=bool(path.converged[m]),
-                            empty_groups=empty,
-                        )
-                    )
-                    fits.append((groups, path, m, c, lam))
-        table = pd.DataFrame(rows)
-        if not np.isfinite(table["ic"]).any():
-            raise ValueError(
-                f"every candidate left an estimated group empty (num_groups={ks}, c={list(cs)}); "
-                "use fewer groups or a smaller c"
-            )
-        best = int(np.argmin(table["ic"].to_numpy()))
+
+                def mean_ssr(groups, m, k=k, path=path):
+                    return post_lasso(groups, k, path.alpha[m]).mean_ssr
+
+                scored = score_penalty_path(
+                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi
+                )
+                for m, row in enumerate(scored):
+                    rows.append(row)
+                    fits.append((path.groups[m], path, m, row["c"], row["lam"]))
+        table, best = select_candidate(rows, ks, cs)
         groups, path, m, c, lam = fits[best]
         k = int(table["num_groups"][best])
         fit = post_lasso(groups, k, None if path is None else path.alpha[m])

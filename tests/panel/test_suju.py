@@ -54,6 +54,10 @@ def test_bad_input(ssp_factors):
         SuJu(11, 1, c=0.5, progress_bar=False).fit(y, x)
     with pytest.raises(ValueError, match="num_factors must be"):
         SuJu(2, "many")
+    with pytest.raises(ValueError, match="cov_type must be"):
+        SuJu(2, 1, cov_type="hac")
+    with pytest.raises(ValueError, match="criterion must be"):
+        SuJu(2, 1, criterion="BIC")
 
 
 def _two_step(y, x, num_groups, num_factors, seed):
