@@ -16,6 +16,7 @@ from jax.scipy.special import logsumexp
 from .._params import param_layout
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
+from ..npmle._derivatives import safe_log
 from ..npmle._profile import (
     check_rows,
     evaluate_lclk,
@@ -23,7 +24,6 @@ from ..npmle._profile import (
     kkt_residual,
     profile_pointwise,
 )
-from ..npmle._profile_derivatives import safe_log
 from ..reporting import EstimationResult
 from ._maximum_likelihood import covariance_from_scores
 

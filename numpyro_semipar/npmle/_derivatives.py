@@ -16,19 +16,34 @@ again (``jax.hessian`` of a composite ``theta -> log_lik(theta) -> mixsqp -> log
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.special import logsumexp
 
-__all__ = ["log_responsibilities", "log_marginal", "optimal_value", "weights_tangent"]
+__all__ = [
+    "active_support",
+    "at_optimum",
+    "log_marginal",
+    "log_responsibilities",
+    "optimal_value",
+    "ratio_matrix",
+    "safe_log",
+    "support_from_gap",
+    "support_solve",
+    "weights_tangent",
+]
 
 # q_ij = exp(l_ij - log u_i) is bounded by A / a_i at the optimum for rows with a_i > 0; rows
 # with zero weight can exceed that, so the exponent is capped to keep their products finite.
 _MAX_EXPONENT = 700.0
-# Relative ridge on H_SS: removes exact singularity (duplicate columns) while perturbing the
-# tangent by about 1e-14 * cond(H_SS), far below the accuracy of the optimum itself.
-_SUPPORT_RIDGE = 1e-14
+# Relative ridge on H_SS: keeps its Cholesky factorisation defined when columns repeat while
+# perturbing the tangent by about 1e-13 * cond(H_SS) (cond is typically 1e4-1e5 on fine grids,
+# where fitted supports come in adjacent pairs), far below the accuracy of the optimum itself.
+_SUPPORT_RIDGE = 1e-13
 
 
 def _mask_neg_inf(log_lik: Array) -> Array:
@@ -36,7 +51,8 @@ def _mask_neg_inf(log_lik: Array) -> Array:
     return jnp.where(log_lik > -jnp.inf, log_lik, -jnp.inf)
 
 
-def _safe_log(p: Array) -> Array:
+def safe_log(p: Array) -> Array:
+    """``log p`` with ``-inf`` (and a zero derivative) where ``p == 0``."""
     positive = p > 0
     return jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
 
@@ -57,7 +73,7 @@ def log_marginal(log_lik: Array, mixing_weights: Array) -> Array:
         The log marginal likelihood of each row; exact even when every ``l_ij`` is far
         below the float64 underflow threshold (about -745).
     """
-    return logsumexp(_mask_neg_inf(log_lik) + _safe_log(mixing_weights), axis=-1)
+    return logsumexp(_mask_neg_inf(log_lik) + safe_log(mixing_weights), axis=-1)
 
 
 def log_responsibilities(log_lik: Array, mixing_weights: Array) -> tuple[Array, Array]:
@@ -84,7 +100,7 @@ def log_responsibilities(log_lik: Array, mixing_weights: Array) -> tuple[Array, 
     log_u : Array of shape (n,)
         Log marginal likelihoods ``log u_i`` (see :func:`log_marginal`).
     """
-    z = _mask_neg_inf(log_lik) + _safe_log(mixing_weights)
+    z = _mask_neg_inf(log_lik) + safe_log(mixing_weights)
     log_u = logsumexp(z, axis=-1)
     finite = jnp.isfinite(log_u)[..., None]
     log_r = jnp.where(finite, z - jnp.where(finite, log_u[..., None], 0.0), -jnp.inf)
@@ -126,18 +142,22 @@ def active_support(log_lik: Array, weights: Array, mixing_weights: Array, gap_to
     (a grid point about to enter the support).
     """
     log_u = log_marginal(log_lik, mixing_weights)
-    q = _ratio_matrix(log_lik, log_u)
-    total = jnp.sum(weights)
+    q = ratio_matrix(log_lik, log_u)
     d = jnp.where(weights > 0, weights, 0.0) @ q
+    return support_from_gap(mixing_weights, d, jnp.sum(weights), gap_tol)
+
+
+def support_from_gap(mixing_weights: Array, d: Array, total: Array, gap_tol: float) -> Array:
+    """``p_j > 0`` and ``d_j >= total (1 - gap_tol)`` (see :func:`active_support`)."""
     support = (mixing_weights > 0) & (d >= total * (1.0 - gap_tol))
     return jax.lax.stop_gradient(support)
 
 
-def _ratio_matrix(log_lik: Array, log_u: Array) -> Array:
-    """``q_ij = exp(l_ij) / u_i`` (0 for rows whose marginal is 0)."""
-    finite = jnp.isfinite(log_u)[:, None]
+def ratio_matrix(log_lik: Array, log_u: Array) -> Array:
+    """``q_ij = exp(l_ij) / u_i`` (0 for rows whose marginal is 0), from log-space inputs."""
+    finite = jnp.isfinite(log_u)[..., None]
     expo = jnp.where(
-        finite, _mask_neg_inf(log_lik) - jnp.where(finite, log_u[:, None], 0.0), -jnp.inf
+        finite, _mask_neg_inf(log_lik) - jnp.where(finite, log_u[..., None], 0.0), -jnp.inf
     )
     return jnp.exp(jnp.minimum(expo, _MAX_EXPONENT))
 
@@ -168,20 +188,66 @@ def weights_tangent(
     """
     p = mixing_weights
     log_u = log_marginal(log_lik, p)
-    q = _ratio_matrix(log_lik, log_u)
+    q = ratio_matrix(log_lik, log_u)
     a = jnp.where(weights > 0, weights, 0.0)
     dl = jnp.where(log_lik > -jnp.inf, dlog_lik, 0.0)
     shift = jnp.sum(q * p * dl, axis=-1)
     b = a @ (q * (dl - shift[:, None])) + dweights @ q
-    hess = (q * a[:, None]).T @ q
+    return support_solve((q * a[:, None]).T @ q, b, support)
+
+
+def support_solve(hess: Array, rhs: Array, support: Array) -> Array:
+    """Solve the KKT system of the weights' derivative on the active support.
+
+    Returns ``x = H_SS^{-1} (rhs_S - c 1)`` on ``S`` and 0 elsewhere, with ``c`` (one per
+    column of ``rhs``) such that every column of ``x`` sums to zero: the change of the
+    optimal weights along the simplex when the stationarity conditions ``d_S = A 1`` move by
+    ``rhs``. ``H_SS`` is factorised once (Cholesky with a relative ridge of 1e-13); the
+    solve for ``1`` is a primal quantity, so the result is linear in ``rhs`` (transposable
+    for reverse mode).
+
+    Parameters
+    ----------
+    hess : Array of shape (m, m)
+        ``H = sum_i a_i q_i q_i^T`` with ``q_ij = exp(l_ij) / u_i`` (only ``S x S`` is used).
+    rhs : Array of shape (m,) or (m, k)
+        Right-hand side(s) ``b`` (entries off ``S`` are ignored).
+    support : Array of shape (m,), bool
+        The active support ``S`` (see :func:`active_support`).
+
+    Returns
+    -------
+    Array shaped like ``rhs``
+    """
     both = support[:, None] & support[None, :]
     scale = jnp.max(jnp.where(support, jnp.diag(hess), 0.0))
     mat = jnp.where(both, hess, 0.0) + jnp.diag(jnp.where(support, _SUPPORT_RIDGE * scale, 1.0))
-    sfloat = support.astype(b.dtype)
-    # Two solves, not one with stacked right-hand sides: ``h1`` must stay a primal quantity
-    # for the tangent to be linear (and hence transposable for reverse mode).
-    hb = jnp.linalg.solve(mat, jnp.where(support, b, 0.0)) * sfloat
-    h1 = jnp.linalg.solve(mat, sfloat) * sfloat
-    denom = jnp.sum(h1)
-    c = jnp.sum(hb) / jnp.where(denom > 0, denom, 1.0)
-    return jnp.where(support, hb - c * h1, 0.0)
+    factor = cho_factor(mat, lower=True)
+    sfloat = support.astype(hess.dtype)
+    mask = sfloat if rhs.ndim == 1 else sfloat[:, None]
+    x = cho_solve(factor, rhs * mask) * mask
+    y = cho_solve(factor, sfloat) * sfloat
+    denom = jnp.sum(y)
+    c = jnp.sum(x, axis=0) / jnp.where(denom > 0, denom, 1.0)
+    y = y if rhs.ndim == 1 else y[:, None]
+    return (x - c * y) * mask
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def at_optimum(log_lik: Array, weights: Array, mixing_weights: Array, gap_tol: float) -> Array:
+    """Return ``mixing_weights`` (the optimum for ``log_lik``), with the implicit derivative.
+
+    Use it when the optimum is already known: ``optimal_value(l, a, at_optimum(l, a, p, tol))``
+    then has the same first and second derivatives as the value returned by
+    :func:`~numpyro_semipar.npmle.mixsqp`, without tracing the solver again.
+    """
+    return mixing_weights
+
+
+@at_optimum.defjvp
+def _at_optimum_jvp(gap_tol, primals, tangents):
+    log_lik, weights, mixing_weights = primals
+    dlog_lik, dweights, _ = tangents
+    support = active_support(log_lik, weights, mixing_weights, gap_tol)
+    dp = weights_tangent(log_lik, weights, mixing_weights, dlog_lik, dweights, support)
+    return at_optimum(log_lik, weights, mixing_weights, gap_tol), dp

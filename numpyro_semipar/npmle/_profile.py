@@ -4,7 +4,8 @@ For a model with parameters θ and a log conditional likelihood ``ℓ_ij(θ) = l
 on a grid ``v_1..v_m`` of values of the unobserved variable, the profile log-likelihood is
 ``L*(θ) = max_p Σ_i a_i log Σ_j p_j exp(ℓ_ij(θ))`` over the simplex (Bunting, Diegert & Maurel
 2025; the method of the ``spmlex`` package). :func:`profile_loglik` evaluates it with exact first
-and second derivatives (see :mod:`._profile_derivatives`).
+and second derivatives: the solver's own derivative rules (:mod:`._derivatives`) make
+``jax.grad`` and ``jax.hessian`` of ``θ ↦ L*(θ)`` exact.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ._profile_derivatives import profile_at, profile_core, safe_log
+from ._derivatives import at_optimum, optimal_value, safe_log
+from ._mixsqp import mixsqp
 
 __all__ = ["profile_loglik", "profile_pointwise"]
+
+# Same default as mixsqp's ``support_gap_tol`` (the support used by the implicit derivative).
+_SUPPORT_GAP = 1e-6
 
 
 def _is_concrete(x) -> bool:
@@ -153,9 +158,13 @@ def _profile_groups(log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Arra
         # the solver nor the derivatives ever see 0 * -inf.
         masked = jnp.where((a > 0)[:, None], log_lik, 0.0)
         if mixing is None:
-            loglik, p = profile_core(masked, a)
+            # mixsqp's derivative rules: envelope theorem for the value, implicit
+            # differentiation of the KKT conditions for the weights.
+            result = mixsqp(masked, a, warn=False)
+            loglik, p = result.loglik, result.mixing_weights
         else:
-            loglik, p = profile_at(masked, a, mixing[g])
+            p = at_optimum(masked, a, mixing[g], _SUPPORT_GAP)
+            loglik = optimal_value(masked, a, p)
         return loglik, p, logsumexp(masked + safe_log(p)[None, :], axis=1)
 
     # A Python loop over the (few) groups: each group is its own mixSQP problem.

@@ -1,162 +1,274 @@
-"""The profiled mixing weights as a differentiable function of the log-likelihood matrix.
+"""Value, gradient, exact Hessian and scores of the profile log-likelihood, by row chunks.
 
-Given an (n, m) log-likelihood matrix ``ℓ`` and row weights ``a``, the mixing weights
-``p*(ℓ, a) = argmax_p Σ_i a_i log Σ_j p_j exp(ℓ_ij)`` over the simplex come from the mixSQP
-solver. This module attaches the derivative rules (notes: ``npmle.md``, "Derivatives of the
-profile log-likelihood"):
+:func:`profile_loglik` gets its derivatives from JAX's automatic differentiation through the
+solver's derivative rules (:mod:`._derivatives`): convenient, but ``jax.hessian`` then holds
+several ``(n, m, k)`` tangents at once. Estimation needs the value, the gradient, the Hessian
+and the per-observation scores at every iterate, so :func:`profile_curvature` assembles them
+explicitly from the same formulas (notes: ``npmle.md``, "Derivatives of the profile
+log-likelihood"), one chunk of rows at a time:
 
-* the profile value ``L(ℓ, a) = Σ_i a_i log u_i`` with ``u_i = Σ_j p*_j exp(ℓ_ij)`` has the
-  envelope-theorem tangent ``dL = Σ_i a_i Σ_j r_ij dℓ_ij + Σ_i da_i log u_i``, where
-  ``r_ij = p*_j exp(ℓ_ij) / u_i`` are the posterior weights: no linear solve;
-* the weights have the implicit-function tangent ``dp*_S = H_SS⁻¹ (v − μ 1)`` on the support
-  ``S`` (zero elsewhere), with ``H = Σ_i a_i w_iS w_iSᵀ``, ``w_ij = exp(ℓ_ij) / u_i``,
-  ``v_j = Σ_i a_i w_ij (dℓ_ij − Σ_k r_ik dℓ_ik) + Σ_i da_i w_ij`` and ``μ`` the multiplier
-  that keeps ``Σ_j dp*_j = 0`` exactly.
+* with ``T_ijk = ∂_k ℓ_ij`` (a forward-mode Jacobian of the chunk's log-likelihoods),
+  posterior weights ``r_ij`` and ``q_ij = exp(ℓ_ij) / u_i``, the per-row gradient is
+  ``c_ik = Σ_j r_ij T_ijk`` and the gradient ``Σ_i a_i c_i`` (envelope theorem);
+* the Hessian with the mixing weights held fixed is
+  ``Σ_i a_i [Σ_j r_ij (∂²ℓ_ij + T_ij T_ijᵀ) − c_i c_iᵀ]``;
+* ``B = Σ_i a_i q_i (T_i − c_i)ᵀ`` (m×k) and ``H = Σ_i a_i q_i q_iᵀ`` (m×m) give the
+  implicit derivative of the weights, ``dp/dθ = H_SS⁻¹ B`` on the support (projected so that
+  it sums to zero, :func:`~._derivatives.support_solve`), and the exact profile Hessian is the
+  fixed-weights Hessian plus ``Bᵀ dp/dθ``;
+* the scores are ``a_i (c_i + q_i · dp/dθ)``.
 
-Both rules are written in differentiable operations and the rule of :func:`profile_core`
-calls :func:`profile_core` itself for the weights it needs, so ``jax.hessian`` of a composition
-``θ ↦ ℓ(θ) ↦ L`` is exact: ``ℓ_θθ + Bᵀ H_SS⁻¹ B`` (the correction for not knowing the mixing
-distribution). Everything is computed from log-space quantities, so rows whose best
-log-likelihood is far below ``-745`` give finite derivatives. Memory is O(n·m) per tangent.
+Every sum runs over rows, so only the (n, m) log-likelihood matrix (which the solver needs
+anyway), (n, k) scores and chunk-sized temporaries exist at once: peak memory is O(n·m) plus
+O(chunk·m·k), never O(n·m·k).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.special import logsumexp
 
-__all__ = ["profile_at", "profile_core", "safe_log"]
+from ._derivatives import ratio_matrix, safe_log, support_from_gap, support_solve
+from ._mixsqp import mixsqp
 
-# A grid point is on the support when its weight exceeds mixSQP's zero threshold (1e-8, the R
-# default), or when it has any positive weight and its KKT gap (A - d_j) / A is at the level of
-# the solver's tolerance: the gap, not the weight, separates support points with tiny mass from
-# leftovers of an unfinished solve.
-_SUPPORT_WEIGHT = 1e-8
+__all__ = ["ProfileCurvature", "profile_curvature", "chunk_rows"]
+
+# Rows per chunk when ``row_chunk="auto"``: about 2**21 entries per (chunk, m, k) tangent
+# array (16 MB in float64), so that the model's own intermediates (often a few times larger)
+# stay well under the size of the log-likelihood matrix at large n.
+_CHUNK_ENTRIES = 2**21
+_MIN_CHUNK = 64
+# Same default as mixsqp's ``support_gap_tol``.
 _SUPPORT_GAP = 1e-6
-# Relative ridge on H_SS: cond(H_SS) is typically 1e4-1e5 (adjacent support pairs), so a
-# 1e-13 ridge moves the solution by ~1e-8 relative while keeping the Cholesky defined.
-_RIDGE = 1e-13
 
 
-def safe_log(p: jax.Array) -> jax.Array:
-    """``log p`` with ``-inf`` (and a zero derivative) where ``p == 0``."""
-    positive = p > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
+class ProfileCurvature(NamedTuple):
+    """The profile log-likelihood and its derivatives at one parameter value.
+
+    Attributes
+    ----------
+    loglik : Array
+        ``Σ_i a_i log u_i`` at the profiled weights.
+    mixing_weights : Array of shape (G, m)
+        The optimal weights of each group.
+    gradient : Array of shape (k,)
+        Exact gradient (envelope theorem).
+    hessian : Array of shape (k, k)
+        Exact Hessian, including the ``Bᵀ H_SS⁻¹ B`` cost of estimating the weights.
+    hessian_known_mixing : Array of shape (k, k)
+        Hessian with the weights held at their optimum.
+    scores : Array of shape (n, k)
+        Weighted per-observation scores ``a_i ∇θ log u_i(θ, p*(θ))``; they sum to ``gradient``.
+    kkt_residual : Array
+        Largest KKT residual of the weights over the groups (mixSQP's convergence measure).
+    """
+
+    loglik: jax.Array
+    mixing_weights: jax.Array
+    gradient: jax.Array
+    hessian: jax.Array
+    hessian_known_mixing: jax.Array
+    scores: jax.Array
+    kkt_residual: jax.Array
 
 
-def _forward_solve(log_lik: jax.Array, weights: jax.Array) -> jax.Array:
-    """Mixing weights from the package's mixSQP solver (no derivative needed here)."""
-    # Imported at call time: the subpackage's __init__ imports this module too.
-    from . import mixsqp
-
-    result = mixsqp(jax.lax.stop_gradient(log_lik), jax.lax.stop_gradient(weights), warn=False)
-    p = jnp.clip(result.mixing_weights, 0.0, None)
-    return p / jnp.sum(p)
-
-
-def _log_row_likelihood(log_lik: jax.Array, p: jax.Array) -> jax.Array:
-    # log u_i = logsumexp_j(ℓ_ij + log p_j), finite whenever one support entry is finite.
-    return logsumexp(log_lik + safe_log(p)[None, :], axis=1)
-
-
-def _weights_tangent(log_lik, weights, p, dlog_lik, dweights):
-    """Implicit-function tangent of the optimal weights (see the module docstring)."""
-    finite = jnp.isfinite(log_lik)
-    log_u = _log_row_likelihood(log_lik, p)
-    # w_ij = G_ij / u_i from logs: bounded by 1 / p_j on the support, never overflows.
-    w = jnp.where(finite, jnp.exp(jnp.where(finite, log_lik, 0.0) - log_u[:, None]), 0.0)
-    total = jnp.sum(weights)
-    gap = (total - weights @ w) / total
-    support = (p > _SUPPORT_WEIGHT) | ((p > 0) & (gap < _SUPPORT_GAP))
-    w = jnp.where(support[None, :], w, 0.0)
-    # Tangents of -inf entries are meaningless (often NaN): those entries have G_ij = 0.
-    dlog_lik = jnp.where(finite, dlog_lik, 0.0)
-    r = w * p[None, :]
-    centred = dlog_lik - jnp.sum(r * dlog_lik, axis=1, keepdims=True)
-    v = jnp.sum(weights[:, None] * w * centred, axis=0) + dweights @ w
-    v = jnp.where(support, v, 0.0)
-
-    # H_SS embedded in an m×m matrix with a scaled identity off the support, so that shapes
-    # stay static under jit/vmap and the off-support solution is exactly zero.
-    hess = (weights[:, None] * w).T @ w
-    both = support[:, None] & support[None, :]
-    scale = jnp.max(jnp.where(support, jnp.diag(hess), 0.0))
-    eye = jnp.eye(p.shape[0], dtype=hess.dtype)
-    hess = jnp.where(both, hess, 0.0) + scale * (jnp.where(support, _RIDGE, 1.0)[:, None] * eye)
-    factor = cho_factor(hess, lower=True)
-    ones = support.astype(hess.dtype)
-    x = cho_solve(factor, v)
-    y = cho_solve(factor, ones)
-    # Multiplier of Σ dp = 0 (equals Σ da at an exact optimum, but projecting is exact always).
-    mu = jnp.sum(x * ones) / jnp.sum(y * ones)
-    return jnp.where(support, x - mu * y, 0.0)
+def chunk_rows(num_rows: int, num_columns: int, num_params: int, row_chunk: Any) -> int:
+    """Rows per chunk: ``row_chunk`` itself, all rows (``None``) or a size-based choice."""
+    if row_chunk is None:
+        return num_rows
+    if row_chunk == "auto":
+        target = max(_MIN_CHUNK, _CHUNK_ENTRIES // max(1, num_columns * num_params))
+        size = min(num_rows, target)
+    elif isinstance(row_chunk, int) and not isinstance(row_chunk, bool) and row_chunk >= 1:
+        size = min(num_rows, row_chunk)
+    else:
+        raise ValueError(f"row_chunk must be 'auto', None or a positive integer, got {row_chunk!r}")
+    # Equal chunks with the least padding.
+    num_chunks = math.ceil(num_rows / size)
+    return math.ceil(num_rows / num_chunks)
 
 
-def _tangents(log_lik, weights, p, dlog_lik, dweights):
-    """Tangents of (profile value, optimal weights) at the optimum ``p``."""
-    log_u = _log_row_likelihood(log_lik, p)
-    finite = jnp.isfinite(log_lik)
-    posterior = jnp.where(
-        finite,
-        jnp.exp(jnp.where(finite, log_lik, 0.0) + safe_log(p)[None, :] - log_u[:, None]),
-        0.0,
+def _split(tree: Any, num_rows: int, size: int) -> tuple[Any, Any, int]:
+    """Split the leaves with ``num_rows`` leading rows into ``(chunks, size, ...)`` blocks.
+
+    Returns the chunked leaves (None where a leaf is shared by all rows), the shared leaves
+    (None where chunked) and the number of chunks; padding rows repeat the last row.
+    """
+    num_chunks = math.ceil(num_rows / size)
+    pad = num_chunks * size - num_rows
+
+    def rows(x):
+        return hasattr(x, "shape") and len(x.shape) >= 1 and x.shape[0] == num_rows
+
+    def chunked(x):
+        if not rows(x):
+            return None
+        x = jnp.asarray(x)
+        if pad:
+            x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+        return x.reshape((num_chunks, size) + x.shape[1:])
+
+    def shared(x):
+        return None if rows(x) else x
+
+    return jax.tree.map(chunked, tree), jax.tree.map(shared, tree), num_chunks
+
+
+def _merge(chunked: Any, shared: Any) -> Any:
+    return jax.tree.map(
+        lambda c, s: s if c is None else c, chunked, shared, is_leaf=lambda x: x is None
     )
-    dlog_lik_finite = jnp.where(finite, dlog_lik, 0.0)
-    dloglik = jnp.sum(weights[:, None] * posterior * dlog_lik_finite) + dweights @ log_u
-    return dloglik, _weights_tangent(log_lik, weights, p, dlog_lik, dweights)
 
 
-@jax.custom_jvp
-def profile_core(log_lik: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Profile log-likelihood and optimal mixing weights of one log-likelihood matrix.
+def profile_curvature(
+    log_lik_fn: Callable[[jax.Array, Any], jax.Array],
+    theta: jax.Array,
+    data: Any,
+    row_weights: jax.Array,
+    *,
+    init_mixing: jax.Array | None = None,
+    row_chunk: Any = "auto",
+    solver_options: dict | None = None,
+) -> ProfileCurvature:
+    """Profile log-likelihood, gradient, exact Hessian and scores, row chunk by row chunk.
 
     Parameters
     ----------
-    log_lik : array of shape (n, m)
-        Log-likelihoods ``ℓ_ij``; ``-inf`` marks a zero likelihood. Rows with zero weight must
-        be finite (callers replace them by zeros).
-    weights : array of shape (n,)
-        Non-negative row weights ``a_i``.
+    log_lik_fn : callable
+        ``log_lik_fn(theta, data) -> (rows, m)``. It must act row by row: row ``i`` of the
+        output may depend only on row ``i`` of every data leaf that has ``n`` leading rows
+        (other leaves are passed whole to every chunk).
+    theta : Array of shape (k,)
+        Flat parameter vector.
+    data : pytree
+        Data passed to ``log_lik_fn``.
+    row_weights : Array of shape (n, G)
+        Row weights per group (see :func:`~._profile.group_weights`).
+    init_mixing : Array of shape (G, m), optional
+        Warm start for the solver (e.g. the weights at the previous iterate).
+    row_chunk : "auto", int or None
+        Rows per chunk (``None``: all rows at once).
+    solver_options : dict, optional
+        Keyword options for :func:`~numpyro_semipar.npmle.mixsqp`.
 
     Returns
     -------
-    loglik : scalar
-        ``Σ_i a_i log Σ_j p*_j exp(ℓ_ij)`` (total, not averaged).
-    mixing_weights : array of shape (m,)
-        The optimal ``p*`` on the simplex.
+    ProfileCurvature
     """
-    p = _forward_solve(log_lik, weights)
-    return jnp.sum(weights * _log_row_likelihood(log_lik, p)), p
+    n, num_groups = row_weights.shape
+    k = theta.shape[0]
+    a = jnp.sum(row_weights, axis=1)
+    live = a > 0
+    m = jax.eval_shape(log_lik_fn, theta, data).shape[1]
+    size = chunk_rows(n, m, k, row_chunk)
 
+    # The full (n, m) matrix, chunk by chunk (the model's own temporaries stay chunk-sized).
+    chunked, shared, num_chunks = _split(data, n, size)
+    if num_chunks == 1:
+        log_lik = log_lik_fn(theta, data)
+    else:
+        blocks = jax.lax.map(lambda c: log_lik_fn(theta, _merge(c, shared)), chunked)
+        log_lik = blocks.reshape((-1, m))[:n]
+    # Zero-weight rows get a finite placeholder (they may be -inf everywhere).
+    log_lik = jnp.where(live[:, None], log_lik, 0.0)
 
-@profile_core.defjvp
-def _profile_core_jvp(primals, tangents):
-    log_lik, weights = primals
-    dlog_lik, dweights = tangents
-    # Calling the function itself (not the solver) lets an outer differentiation see the
-    # weights' own tangent rule: that is what makes second derivatives exact.
-    loglik, p = profile_core(log_lik, weights)
-    return (loglik, p), _tangents(log_lik, weights, p, dlog_lik, dweights)
+    options = dict(solver_options or {})
+    init = jnp.ones((num_groups, m)) if init_mixing is None else init_mixing
 
+    def solve(weights_g, init_g):
+        masked = jnp.where((weights_g > 0)[:, None], log_lik, 0.0)
+        result = mixsqp(masked, weights_g, init_weights=init_g, warn=False, **options)
+        return result.mixing_weights, result.kkt_residual
 
-@jax.custom_jvp
-def profile_at(
-    log_lik: jax.Array, weights: jax.Array, mixing_weights: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """:func:`profile_core` with the optimum supplied instead of solved for.
+    if num_groups == 1:
+        mixing, kkt = solve(row_weights[:, 0], init[0])
+        mixing, kkt = mixing[None], kkt[None]
+    else:
+        mixing, kkt = jax.vmap(solve)(row_weights.T, init)
+    mixing = jax.lax.stop_gradient(mixing)
 
-    ``mixing_weights`` must be the optimum for ``(log_lik, weights)``. Derivatives of first and
-    second order at this point are those of :func:`profile_core` (the solver is not traced
-    again, which keeps post-estimation programs small); ``mixing_weights`` has no tangent.
-    """
-    return jnp.sum(weights * _log_row_likelihood(log_lik, mixing_weights)), mixing_weights
+    member = (row_weights > 0).astype(log_lik.dtype)
+    log_p_rows = safe_log(member @ mixing)  # (n, m): each row's own group weights
+    log_u = logsumexp(log_lik + log_p_rows, axis=1)
+    log_u = jnp.where(live, log_u, 0.0)
+    loglik = jnp.sum(jnp.where(live, a * log_u, 0.0))
 
+    def chunk_terms(data_c, weights_c, log_p_c, log_u_c):
+        a_c = jnp.sum(weights_c, axis=1)
+        live_c = a_c > 0
 
-@profile_at.defjvp
-def _profile_at_jvp(primals, tangents):
-    log_lik, weights, mixing_weights = primals
-    dlog_lik, dweights, _ = tangents
-    loglik, p = profile_at(log_lik, weights, mixing_weights)
-    return (loglik, p), _tangents(log_lik, weights, p, dlog_lik, dweights)
+        def f(th):
+            return log_lik_fn(th, data_c)
+
+        ell, lin = jax.linearize(f, theta)
+        usable = live_c[:, None] & (ell > -jnp.inf)
+        ell = jnp.where(live_c[:, None], ell, 0.0)
+        tangents = jax.vmap(lin)(jnp.eye(k, dtype=theta.dtype))  # (k, rows, m)
+        tangents = jnp.where(usable[None], tangents, 0.0)
+        r = jnp.where(usable, jnp.exp(ell + log_p_c - log_u_c[:, None]), 0.0)
+        q = jnp.where(usable, ratio_matrix(ell, log_u_c), 0.0)
+        c = jnp.einsum("krm,rm->rk", tangents, r)
+        wr = a_c[:, None] * r
+        fixed = jnp.einsum("krm,lrm,rm->kl", tangents, tangents, wr)
+        fixed = fixed - jnp.einsum("rk,rl,r->kl", c, c, a_c)
+
+        # Second derivatives of the model enter only through Σ_ij a_i r_ij ∂²ℓ_ij: the Hessian
+        # of a linear functional of ℓ (forward over reverse, k directions).
+        def functional(th):
+            return jnp.sum(jnp.where(usable, jax.lax.stop_gradient(wr) * f(th), 0.0))
+
+        fixed = fixed + jax.hessian(functional)(theta)
+        cross = jnp.einsum("rg,rm,krm->gmk", weights_c, q, tangents)
+        cross = cross - jnp.einsum("rg,rm,rk->gmk", weights_c, q, c)
+        gram = jnp.einsum("rg,rm,rn->gmn", weights_c, q, q)
+        d = jnp.einsum("rg,rm->gm", weights_c, q)
+        return jnp.einsum("r,rk->k", a_c, c), fixed, cross, gram, d, c
+
+    if num_chunks == 1:
+        grad, fixed, cross, gram, d, c = chunk_terms(data, row_weights, log_p_rows, log_u)
+    else:
+        pad = num_chunks * size - n
+
+        def blocked(x):
+            x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+            return x.reshape((num_chunks, size) + x.shape[1:])
+
+        def body(carry, xs):
+            data_c, weights_c, log_p_c, log_u_c = xs
+            out = chunk_terms(_merge(data_c, shared), weights_c, log_p_c, log_u_c)
+            carry = jax.tree.map(jnp.add, carry, out[:-1])
+            return carry, out[-1]
+
+        zeros = (
+            jnp.zeros(k),
+            jnp.zeros((k, k)),
+            jnp.zeros((num_groups, m, k)),
+            jnp.zeros((num_groups, m, m)),
+            jnp.zeros((num_groups, m)),
+        )
+        xs = (chunked, blocked(row_weights), blocked(log_p_rows), blocked(log_u))
+        (grad, fixed, cross, gram, d), c = jax.lax.scan(body, zeros, xs)
+        c = c.reshape((-1, k))[:n]
+
+    totals = jnp.sum(row_weights, axis=0)
+    support = support_from_gap(mixing, d, totals[:, None], _SUPPORT_GAP)
+    dp = jax.vmap(support_solve)(gram, cross, support)  # (G, m, k)
+    correction = jnp.einsum("gmk,gml->kl", cross, dp)
+    hessian = fixed + correction
+    hessian = 0.5 * (hessian + hessian.T)
+    q = jnp.where(live[:, None], ratio_matrix(log_lik, log_u), 0.0)
+    scores = a[:, None] * c + jnp.einsum("ng,nm,gmk->nk", row_weights, q, dp)
+    return ProfileCurvature(
+        loglik=loglik,
+        mixing_weights=mixing,
+        gradient=grad,
+        hessian=hessian,
+        hessian_known_mixing=0.5 * (fixed + fixed.T),
+        scores=scores,
+        kkt_residual=jnp.max(kkt),
+    )
