@@ -14,32 +14,9 @@ from numpyro.distributions.util import validate_sample
 from ..moments._callback import CallbackSimulator
 from ..moments._draws import num_simulations
 from ..moments._errors import ERROR_KINDS, as_float, moment_errors
+from ..moments._simulate import simulated_moments
 
-__all__ = ["SMMLikelihood", "simulated_moments"]
-
-
-def simulated_moments(simulate: Callable, moments: Callable, params: Any, draws: Any):
-    """Moments of each of the S simulated data sets, shape ``(S, R)``.
-
-    Parameters
-    ----------
-    simulate : callable or CallbackSimulator
-        ``simulate(params, draws_s) -> data set``.
-    moments : callable
-        ``data set -> (R,)``.
-    params : pytree
-        Parameter values.
-    draws : array or pytree
-        Draws with a leading S axis.
-
-    Returns
-    -------
-    array of shape (S, R)
-    """
-    if isinstance(simulate, CallbackSimulator):
-        sims = simulate.simulate_all(params, draws)
-        return jax.vmap(lambda x: as_float(moments(x)))(sims)
-    return jax.vmap(lambda d: as_float(moments(simulate(params, d))))(draws)
+__all__ = ["SMMLikelihood"]
 
 
 def _data_event_shape(simulate, params, draws, event_shape):

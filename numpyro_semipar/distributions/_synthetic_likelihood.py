@@ -13,7 +13,8 @@ from numpyro.distributions.util import validate_sample
 
 from ..moments._draws import num_simulations
 from ..moments._errors import as_float
-from ._smm_likelihood import _data_event_shape, simulated_moments
+from ..moments._simulate import simulated_moments
+from ._smm_likelihood import _data_event_shape
 
 __all__ = ["SyntheticLikelihood"]
 

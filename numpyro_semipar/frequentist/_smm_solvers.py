@@ -1,8 +1,9 @@
 """Solvers behind :class:`~numpyro_semipar.frequentist.SMM`: bounds, minimisation, roots.
 
 JAX simulators are optimised in an unconstrained space (bounds by smooth bijections) with
-optimistix: BFGS on the criterion, or Levenberg–Marquardt followed by Newton for exactly
-identified problems (a root of the moment equations exists and does not depend on W).
+optimistix: BFGS on the criterion, or Levenberg–Marquardt (with the Jacobian of each step
+from one fused forward-mode pass) for exactly identified problems (a root of the moment
+equations exists and does not depend on W).
 Simulators behind a callback are optimised by scipy, derivative-free (Nelder–Mead) or by
 L-BFGS-B with finite differences whose steps scale with the parameters.
 """
@@ -26,9 +27,10 @@ __all__ = [
     "SolveOutcome",
     "finite_difference_jacobian",
     "make_bounds",
+    "fused_jacobian",
+    "least_squares_jax",
     "minimise_jax",
     "minimise_scipy",
-    "root_jax",
     "root_scipy",
 ]
 
@@ -142,21 +144,70 @@ class SolveOutcome(NamedTuple):
     message: str
 
 
+def fused_jacobian(fn: Callable) -> Callable:
+    """Wrap ``fn(z, args) -> (R,)`` so that its JVP evaluates the whole Jacobian in one pass.
+
+    Gauss–Newton-type solvers linearise the residuals at every step and materialise the
+    Jacobian by pushing K basis tangents through the linearisation; for a simulator that
+    stores every (S, N) intermediate of the primal pass as a residual of the linearisation.
+    Here the JVP rule runs one vectorised forward-mode pass (``jax.jacfwd``, fused and chunked
+    over the simulations) and the linear map is a (R, K) matrix product. ``args`` is treated
+    as constant (its tangent is ignored), which holds for draws, data moments and weights.
+    """
+
+    @jax.custom_jvp
+    def wrapped(z, args):
+        return fn(z, args)
+
+    @wrapped.defjvp
+    def _jvp(primals, tangents):
+        z, args = primals
+        jac, value = jax.jacfwd(lambda x: (fn(x, args),) * 2, has_aux=True)(z)
+        return value, jac @ tangents[0]
+
+    return wrapped
+
+
 def minimise_jax(criterion: Callable, z0, args, *, rtol, atol, max_steps) -> tuple:
-    """BFGS on ``criterion(z, args)`` (traceable; call inside ``jax.jit``)."""
+    """BFGS on a scalar ``criterion(z, args)`` (traceable; call inside ``jax.jit``).
+
+    Over-identified SMM uses BFGS on the criterion rather than Levenberg–Marquardt on the
+    weighted residuals: with the simulations as a chunked reduction one BFGS step (value and
+    reverse-mode gradient) costs about two criterion evaluations, one Levenberg–Marquardt step
+    (a K-column forward Jacobian) about K + 1, and on the benchmark problem (K = 6, R = 8,
+    naive start) BFGS needed 37 steps against Levenberg–Marquardt's 57 and Gauss–Newton's 18
+    (0.9 s against 5.8 s and 2.3 s).
+
+    Returns
+    -------
+    tuple
+        ``(z, success, num_steps)``.
+    """
     solver = optx.BFGS(rtol=rtol, atol=atol)
     sol = optx.minimise(criterion, solver, z0, args, max_steps=max_steps, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
 
 
-def root_jax(errors: Callable, z0, args, *, rtol, atol, max_steps) -> tuple:
-    """Levenberg–Marquardt to a root of the moment equations (traceable).
+def least_squares_jax(residuals: Callable, z0, args, *, rtol, atol, max_steps) -> tuple:
+    """Levenberg–Marquardt on ``residuals(z, args)`` (traceable; call inside ``jax.jit``).
 
-    Levenberg–Marquardt is robust far from the root (a damped Gauss–Newton step) and converges
-    quadratically near it, so no separate Newton polish is needed.
+    Used for exactly identified problems: a root of the moment equations g(θ) = 0 (the zero
+    residual case of ``min |g(θ)|²``, where Gauss–Newton steps converge quadratically). Levenberg–
+    Marquardt damps the steps far from the root. Non-finite residuals are mapped to a huge
+    value so the trust region rejects the step instead of propagating NaN.
+
+    Returns
+    -------
+    tuple
+        ``(z, success, num_steps)``.
     """
+
+    def safe(z, a):
+        r = residuals(z, a)
+        return jnp.where(jnp.isfinite(r), r, 1e100)
+
     sol = optx.least_squares(
-        errors,
+        fused_jacobian(safe),
         optx.LevenbergMarquardt(rtol=rtol, atol=atol),
         z0,
         args,

@@ -25,6 +25,8 @@ from ._draws import num_simulations as num_simulations
 from ._errors import moment_errors as moment_errors
 from ._evans import central_difference_jacobian as central_difference_jacobian
 from ._evans import evans_std_errors as evans_std_errors
+from ._simulate import chunk_size as chunk_size
+from ._simulate import simulated_moments as simulated_moments
 from ._smoothing import bin_shares as bin_shares
 from ._smoothing import smooth_indicator as smooth_indicator
 from ._weighting import bootstrap_moment_covariance as bootstrap_moment_covariance
@@ -45,6 +47,7 @@ __all__ = [
     "bootstrap_moment_covariance",
     "central_difference_jacobian",
     "check_jacobian",
+    "chunk_size",
     "collinear_moments",
     "common_random_numbers",
     "diagonal_weight",
@@ -59,6 +62,7 @@ __all__ = [
     "optimal_weight",
     "probit",
     "simulated_moment_covariance",
+    "simulated_moments",
     "simulation_factor",
     "smm_covariance",
     "smooth_indicator",
