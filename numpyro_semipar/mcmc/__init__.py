@@ -17,6 +17,8 @@ from ._multi_proposal_kernel import (
 from ._random_walk_kernel import RandomWalkMH as RandomWalkMH
 from ._rao_blackwell import multi_proposal_samples as multi_proposal_samples
 from ._rao_blackwell import rao_blackwell_estimate as rao_blackwell_estimate
+from ._residual_surrogate import ResidualSurrogate as ResidualSurrogate
+from ._residual_surrogate import train_residual_surrogate as train_residual_surrogate
 from ._surrogate import MLP as MLP
 from ._surrogate import Surrogate as Surrogate
 from ._surrogate import TrainingInfo as TrainingInfo
@@ -43,6 +45,8 @@ __all__: list[str] = [
     "TrainingInfo",
     "load_surrogate",
     "train_surrogate",
+    "ResidualSurrogate",
+    "train_residual_surrogate",
     "DecisionErrors",
     "ImportanceDiagnostics",
     "decision_errors",

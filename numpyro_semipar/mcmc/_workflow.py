@@ -9,13 +9,18 @@ correction available:
    candidate, accepted or rejected, goes to a :class:`CandidateArchive` ("waste recycling").
    Log densities written outside JAX are evaluated through an executor and looked up in the
    archive first, so a killed run resumes without re-evaluating anything stored.
-3. **Training.** A Flax MLP (:func:`train_surrogate`) on the archive, without the held-out steps.
-4. **Sampling.** ``method="delayed_acceptance"`` (exact: the surrogate screens, the posterior
-   decides) or ``method="surrogate"`` (the seed's approximate MH on the surrogate, with importance
-   reweighting of a thinned subset as a check).
-5. **Diagnostics.** Wrong-accept/wrong-reject rates on held-out exploration steps, Pareto-k̂, exact
-   evaluation counts and exact evaluations per effective sample, in the returned ArviZ
-   DataTree's ``attrs`` (and ``sample_stats``).
+3. **Training.** A Flax MLP (:func:`train_surrogate`) on the archive, without the held-out steps;
+   by default on the residual of a Gaussian fitted to the exploration draws
+   (:func:`train_residual_surrogate`), which makes the fit much tighter and the surrogate decay
+   in every direction.
+4. **Sampling.** ``method="delayed_acceptance"`` (exact: the surrogate screens — or, with
+   ``num_surrogate_steps=k > 1``, proposes the end point of ``k`` MH steps on itself — and the
+   posterior decides) or ``method="surrogate"`` (the seed's approximate MH on the surrogate, with
+   importance reweighting of a thinned subset as a check).
+5. **Diagnostics.** Wrong-accept/wrong-reject rates on held-out steps (states of the exploration
+   chain not used in training, proposals drawn from the final sampler's own random walk,
+   evaluated exactly), Pareto-k̂, exact evaluation counts and exact evaluations per effective
+   sample, wall and CPU times, in the returned ArviZ DataTree's ``attrs`` (and ``sample_stats``).
 """
 
 from __future__ import annotations
@@ -39,10 +44,11 @@ from ._archive import ArchiveRecorder, CandidateArchive, position_keys
 from ._executor import host_logdensity
 from ._multi_proposal_kernel import MultiProposalMH
 from ._random_walk_kernel import RandomWalkMH
+from ._residual_surrogate import ResidualSurrogate, train_residual_surrogate
 from ._surrogate import Surrogate, train_surrogate
 from ._surrogate_diagnostics import DecisionErrors, decision_errors, importance_diagnostics
 from ._surrogate_kernels import DelayedAcceptanceMH, SurrogateMH, surrogate_logdensity
-from .blackjax import adapted_covariance
+from .blackjax import adapted_covariance, adapted_proposal_cholesky
 from .blackjax._surrogate_mh import sample_surrogate_chains
 
 __all__ = ["SurrogatePosterior", "surrogate_posterior"]
@@ -58,7 +64,7 @@ class SurrogatePosterior(NamedTuple):
         diagnostics, ``sample_stats.num_evaluations`` the exact evaluations per iteration.
     diagnostics : dict
         The same diagnostics as a dict (see Notes of :func:`surrogate_posterior`).
-    surrogate : Surrogate
+    surrogate : Surrogate or ResidualSurrogate
         The trained surrogate.
     archive : CandidateArchive
         The candidate archive (training data).
@@ -70,7 +76,7 @@ class SurrogatePosterior(NamedTuple):
 
     datatree: Any
     diagnostics: dict
-    surrogate: Surrogate
+    surrogate: Surrogate | ResidualSurrogate
     archive: CandidateArchive
     exploration: MCMC
     sampler: Any
@@ -206,6 +212,9 @@ def surrogate_posterior(
     num_chains: int = 1,
     holdout_fraction: float = 0.2,
     num_importance: int = 500,
+    num_surrogate_steps: int = 1,
+    surrogate_baseline: str | None = "gaussian",
+    num_heldout_proposals: int = 1,
     surrogate_options: Mapping[str, Any] | None = None,
     names: list[str] | None = None,
     jax_logdensity: bool | None = None,
@@ -256,6 +265,19 @@ def surrogate_posterior(
     num_importance : int
         ``method="surrogate"``: thinned surrogate draws reweighted by the exact posterior
         (exact evaluations) for Pareto-k̂.
+    num_surrogate_steps : int
+        ``method="delayed_acceptance"``: MH steps on the surrogate per proposal. 1 is classic
+        delayed acceptance; ``k > 1`` the surrogate transition method (Liu 2001): one exact
+        evaluation per iteration buys a ``k``-step move, the better choice with a good surrogate
+        (``k`` of order 10–50).
+    surrogate_baseline : {"gaussian", None}
+        ``"gaussian"``: train the network on the residual of a concave quadratic fitted to the
+        exploration draws (:func:`train_residual_surrogate`); ``None``: on the log density
+        itself (the seed's recipe).
+    num_heldout_proposals : int
+        Proposals drawn from the final sampler's random walk per held-out state for the
+        wrong-accept/reject rates (each costs one exact evaluation, counted in
+        ``num_exact_evaluations_diagnostics``).
     surrogate_options : dict, optional
         Keyword arguments of :func:`train_surrogate`.
     names : list of str, optional
@@ -273,14 +295,21 @@ def surrogate_posterior(
     Notes
     -----
     ``diagnostics`` keys: ``method``, ``approximate`` (1 for surrogate MH), ``dimension``,
-    ``num_exact_evaluations_exploration``, ``num_exact_evaluations_sampling``,
-    ``num_exact_evaluations``, ``num_training_candidates``, ``validation_rmse``,
-    ``validation_r2``, ``training_seconds``, ``wrong_accept``, ``wrong_reject``,
-    ``expected_wrong_accept``, ``expected_wrong_reject``, ``num_heldout_steps``,
-    ``min_ess`` (final draws), ``exact_evaluations_per_ess`` (final sampler),
+    ``num_surrogate_steps``, ``num_exact_evaluations_exploration``,
+    ``num_exact_evaluations_sampling``, ``num_exact_evaluations`` (their sum),
+    ``num_exact_evaluations_diagnostics`` (held-out proposals; not part of the sampling cost),
+    ``num_training_candidates``, ``validation_rmse``, ``validation_r2`` (of the log density),
+    ``training_seconds``, ``heldout_error_sd`` (standard deviation of ``log π̃ − log π`` over the
+    held-out states and proposals: what decides the exact stage), ``wrong_accept``,
+    ``wrong_reject``, ``expected_wrong_accept``, ``expected_wrong_reject``,
+    ``num_heldout_steps`` (on the final sampler's proposals), ``exploration_wrong_accept`` and
+    ``exploration_wrong_reject`` (on the exploration's own held-out steps), ``min_ess`` (final
+    draws), ``exact_evaluations_per_ess`` (final sampler),
+    ``exact_evaluations_per_ess_with_exploration`` (exploration included: the honest cost),
     ``exploration_evaluations_per_ess`` (the exact exploration run, post-warm-up: the random-walk
-    baseline), ``sampling_seconds``, and for ``method="surrogate"``: ``pareto_k``,
-    ``importance_ess``.
+    baseline), ``setup_seconds`` and ``setup_cpu_seconds`` (mode, exploration, training),
+    ``sampling_seconds`` and ``sampling_cpu_seconds`` (final sampler), and for
+    ``method="surrogate"``: ``pareto_k``, ``importance_ess``.
     """
     if method not in ("delayed_acceptance", "surrogate"):
         raise ValueError(f"method must be 'delayed_acceptance' or 'surrogate', got {method!r}")
@@ -290,6 +319,19 @@ def surrogate_posterior(
         )
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+    if int(num_surrogate_steps) != num_surrogate_steps or num_surrogate_steps < 1:
+        raise ValueError(
+            f"num_surrogate_steps must be a positive integer, got {num_surrogate_steps!r}"
+        )
+    if surrogate_baseline not in ("gaussian", None):
+        raise ValueError(
+            f"surrogate_baseline must be 'gaussian' or None, got {surrogate_baseline!r}"
+        )
+    if int(num_heldout_proposals) != num_heldout_proposals or num_heldout_proposals < 1:
+        raise ValueError(
+            f"num_heldout_proposals must be a positive integer, got {num_heldout_proposals!r}"
+        )
+    setup_started, setup_cpu_started = time.perf_counter(), time.process_time()
     model_kwargs = dict(model_kwargs or {})
     disable = (not progress_bar) or bool(os.environ.get("CI"))
     if archive is None:
@@ -298,7 +340,7 @@ def surrogate_posterior(
         archive = CandidateArchive(Path(tempfile.mkdtemp(prefix="surrogate-archive-")))
     elif not isinstance(archive, CandidateArchive):
         archive = CandidateArchive(archive)
-    key_explore, key_train, key_sample, key_check = jax.random.split(rng_key, 4)
+    key_explore, key_train, key_sample, key_check, key_heldout = jax.random.split(rng_key, 5)
 
     is_logdensity = init_params is not None and not isinstance(init_params, Mapping)
     with float64():
@@ -385,9 +427,19 @@ def surrogate_posterior(
             held = _rows_in(positions, heldout["y"])
             positions, values = positions[~held], values[~held]
         options = {"progress_bar": progress_bar, **dict(surrogate_options or {})}
-        surrogate = train_surrogate(positions, values, rng_key=key_train, **options)
+        if surrogate_baseline == "gaussian":
+            # The baseline's Gaussian: the post-warm-up exploration draws.
+            surrogate = train_residual_surrogate(
+                positions,
+                values,
+                draws.reshape(-1, dimension),
+                rng_key=key_train,
+                **options,
+            )
+        else:
+            surrogate = train_surrogate(positions, values, rng_key=key_train, **options)
         surrogate_fn = surrogate_logdensity(surrogate)
-        errors = decision_errors(
+        exploration_errors = decision_errors(
             surrogate.flat_logdensity,
             heldout["x"],
             heldout["y"],
@@ -400,6 +452,7 @@ def surrogate_posterior(
             "method": method,
             "approximate": int(method == "surrogate"),
             "dimension": int(dimension),
+            "num_surrogate_steps": int(num_surrogate_steps) if method != "surrogate" else 0,
             "num_exact_evaluations_exploration": int(num_explore_evaluations),
             "num_training_candidates": int(positions.shape[0]),
             "validation_rmse": float(surrogate.info.validation_rmse),
@@ -408,7 +461,10 @@ def surrogate_posterior(
             "exploration_evaluations_per_ess": float(
                 num_chains * num_exploration * explore_per_step / explore_ess
             ),
-            **_errors_dict(errors),
+            "exploration_wrong_accept": exploration_errors.wrong_accept,
+            "exploration_wrong_reject": exploration_errors.wrong_reject,
+            "setup_seconds": time.perf_counter() - setup_started,
+            "setup_cpu_seconds": time.process_time() - setup_cpu_started,
         }
 
         # Final sampler, starting where exploration ended, with its adapted proposal.
@@ -418,11 +474,15 @@ def surrogate_posterior(
         cov = np.asarray(adapted_covariance(adaptation))
         scale = float(np.exp(np.asarray(adaptation.log_scale)))
         start = explore_mcmc.last_state.z
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         if method == "delayed_acceptance" or not is_logdensity:
             if method == "delayed_acceptance":
                 kernel = DelayedAcceptanceMH(
-                    **target_kwargs, surrogate=surrogate_fn, covariance=cov, scale=scale
+                    **target_kwargs,
+                    surrogate=surrogate_fn,
+                    covariance=cov,
+                    scale=scale,
+                    num_surrogate_steps=int(num_surrogate_steps),
                 )
             else:
                 kernel = SurrogateMH(
@@ -437,6 +497,8 @@ def surrogate_posterior(
                 progress_bar=not disable,
             )
             sampler.run(key_sample, *model_args, init_params=start, **model_kwargs)
+            final_adaptation = _one_chain(sampler.last_state.adaptation_state, num_chains)
+            proposal_factor = np.asarray(adapted_proposal_cholesky(final_adaptation))
             evaluations = np.asarray(
                 sampler.get_extra_fields(group_by_chain=True)["num_evaluations"]
             )
@@ -450,6 +512,7 @@ def surrogate_posterior(
                 datatree = az.from_numpyro(sampler)
         else:
             factor = np.linalg.cholesky(cov) * scale
+            proposal_factor = factor
             sampler = sample_surrogate_chains(
                 key_sample,
                 surrogate.flat_logdensity,
@@ -462,35 +525,61 @@ def surrogate_posterior(
             evaluations = np.zeros(lp_surrogate.shape, np.int32)
             datatree = _flat_datatree(final, lp_surrogate, evaluations, names)
         sampling_evaluations = int(np.sum(evaluations))
+        diagnostics["sampling_seconds"] = time.perf_counter() - started
+        diagnostics["sampling_cpu_seconds"] = time.process_time() - cpu_started
+        exact_flat = exact_fn
+        if not is_logdensity:
+            exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
+            unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
+            exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
+
+        def evaluate_exact(points: np.ndarray, folder: str) -> np.ndarray:
+            if is_logdensity and not jax_target:
+                # A separate archive: these points must not change the training data of a
+                # replayed run.
+                store = CandidateArchive(archive.path / folder)
+                return store.evaluate(model_or_logdensity, points, executor=executor)
+            return np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(points)), np.float64)
+
+        # Wrong accepts/rejects on held-out states with the final sampler's own proposals.
+        repeats = int(num_heldout_proposals)
+        x_held = np.repeat(heldout["x"], repeats, axis=0)
+        log_x_held = np.repeat(heldout["log_x"], repeats)
+        noise = np.asarray(jax.random.normal(key_heldout, x_held.shape, jnp.float64), np.float64)
+        y_held = x_held + noise @ np.asarray(proposal_factor, np.float64).T
+        log_y_held = evaluate_exact(y_held, "heldout")
+        errors = decision_errors(
+            surrogate.flat_logdensity, x_held, y_held, log_x_held, log_y_held, rng_key=key_check
+        )
+        diagnostics.update(_errors_dict(errors))
+        diagnostics["num_exact_evaluations_diagnostics"] = int(y_held.shape[0])
+        both = np.concatenate([heldout["x"], y_held])
+        exact_both = np.concatenate([heldout["log_x"], log_y_held])
+        surrogate_both = np.asarray(
+            jax.jit(jax.vmap(surrogate.flat_logdensity))(jnp.asarray(both)), np.float64
+        )
+        ok = np.isfinite(exact_both) & np.isfinite(surrogate_both)
+        diagnostics["heldout_error_sd"] = float(np.std(surrogate_both[ok] - exact_both[ok]))
         if method == "surrogate":
             # Importance reweighting of a thinned subset by the exact posterior (the check).
             per_chain = max(1, num_importance // num_chains)
             index = np.linspace(0, final.shape[1] - 1, per_chain).astype(int)
             subset = final[:, index].reshape(-1, dimension)
-            if is_logdensity and not jax_target:
-                # A separate archive: these points must not change the training data of a
-                # replayed run (which would change the surrogate chain and the subset).
-                reweighting = CandidateArchive(archive.path / "reweighting")
-                log_target = reweighting.evaluate(model_or_logdensity, subset, executor=executor)
-            else:
-                exact_flat = exact_fn
-                if not is_logdensity:
-                    exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
-                    unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
-                    exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
-                log_target = np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(subset)))
+            log_target = evaluate_exact(subset, "reweighting")
             importance = importance_diagnostics(
                 subset, log_target=log_target, surrogate_fn=surrogate.flat_logdensity
             )
             sampling_evaluations += int(subset.shape[0])
             diagnostics["pareto_k"] = float(importance.pareto_k)
             diagnostics["importance_ess"] = float(importance.ess)
-        diagnostics["sampling_seconds"] = time.perf_counter() - started
         diagnostics["num_exact_evaluations_sampling"] = sampling_evaluations
         diagnostics["num_exact_evaluations"] = num_explore_evaluations + sampling_evaluations
         min_ess = _min_ess(final)
         diagnostics["min_ess"] = min_ess
         diagnostics["exact_evaluations_per_ess"] = sampling_evaluations / min_ess
+        diagnostics["exact_evaluations_per_ess_with_exploration"] = (
+            num_explore_evaluations + sampling_evaluations
+        ) / min_ess
     datatree.attrs.update(diagnostics)
     datatree["sample_stats"].attrs.update(diagnostics)
     return SurrogatePosterior(datatree, diagnostics, surrogate, archive, explore_mcmc, sampler)

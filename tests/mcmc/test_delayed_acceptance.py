@@ -95,6 +95,101 @@ def test_stage_one_rejections_skip_the_exact_evaluation(rng_key):
     assert len(calls) < 250
 
 
+@pytest.mark.parametrize("num_surrogate_steps", [25])
+def test_surrogate_transition_with_wrong_surrogate_recovers_banana(num_surrogate_steps, rng_key):
+    # k MH steps on a deliberately wrong surrogate propose; the exact correction keeps π.
+    algorithm = nsb.delayed_acceptance(
+        banana,
+        wrong_surrogate,
+        covariance=jnp.array([2.0, 1.0]),
+        scale=1.2,
+        num_surrogate_steps=num_surrogate_steps,
+    )
+    states, infos = run(algorithm, rng_key, num_chains=8, num_steps=6000, init=jnp.zeros(2))
+    draws = states.position[:, 500:]
+    assert_moments(draws, BANANA_MEAN, BANANA_VAR)
+    moved = np.asarray(infos.num_surrogate_accepted) > 0
+    # one exact evaluation per iteration, none when the surrogate chain stayed put
+    np.testing.assert_array_equal(np.asarray(infos.num_evaluations), moved)
+    np.testing.assert_array_equal(np.asarray(infos.first_stage_accepted), moved)
+    assert moved.mean() > 0.95
+    assert np.all(np.isnan(np.asarray(infos.proposal_logdensity)[~moved]))
+    # the wrong surrogate's proposals are often corrected away
+    stage2_reject = np.asarray(infos.first_stage_accepted & ~infos.is_accepted).mean()
+    assert stage2_reject > 0.05
+    assert 0.1 < float(np.mean(infos.first_stage_acceptance_rate)) < 0.9
+
+
+def test_surrogate_transition_with_exact_surrogate_always_accepts(rng_key):
+    # π̃ = π: the exact ratio is 1, every move of the surrogate chain is kept, so the chain is
+    # k-step random-walk MH on π and its draws every k steps are nearly independent.
+    algorithm = nsb.delayed_acceptance(
+        banana, banana, covariance=jnp.array([1.0, 0.86]), scale=1.5, num_surrogate_steps=20
+    )
+    states, infos = run(algorithm, rng_key, num_chains=4, num_steps=1500, init=jnp.zeros(2))
+    moved = np.asarray(infos.first_stage_accepted)
+    np.testing.assert_allclose(np.asarray(infos.second_stage_acceptance_rate)[moved], 1.0)
+    np.testing.assert_array_equal(np.asarray(infos.is_accepted), moved)
+    ess = assert_moments(states.position[:, 200:], BANANA_MEAN, BANANA_VAR)
+    # far more effective draws than iterations / 10 (plain RWMH on the banana: ~ n / 15)
+    assert np.all(ess > 0.25 * 4 * 1300), ess
+
+
+def test_second_stage_ratio_on_a_constructed_case(rng_key):
+    # π̃ = π + δ with δ(x) = 0.7 x0: α₂ = min{1, exp(δ(x) − δ(y))} exactly, for any k. Steps
+    # that raise δ are the surrogate's wrong accepts and are the stage-2 rejections.
+    def tilted(x):
+        return banana(x) + 0.7 * x[0]
+
+    for k in (1, 7):
+        algorithm = nsb.delayed_acceptance(
+            banana, tilted, covariance=jnp.ones(2), scale=1.0, num_surrogate_steps=k
+        )
+        state = algorithm.init(jnp.array([0.3, 0.1]))
+        _, (states, infos) = run_inference_algorithm(rng_key, algorithm, 400, initial_state=state)
+        previous = np.concatenate([[0.3], np.asarray(states.position[:-1, 0])])
+        y0 = np.asarray(infos.proposal[:, 0])
+        moved = np.asarray(infos.first_stage_accepted)
+        expected = np.minimum(1.0, np.exp(0.7 * (previous - y0)))
+        np.testing.assert_allclose(
+            np.asarray(infos.second_stage_acceptance_rate)[moved], expected[moved], rtol=1e-10
+        )
+        accepted = np.asarray(infos.is_accepted)
+        # stage-2 rejections (corrected wrong accepts) happen only where δ went up ...
+        rejected = moved & ~accepted
+        assert rejected.sum() > 5
+        assert np.all(y0[rejected] > previous[rejected])
+        # ... and every move that lowered δ is kept
+        np.testing.assert_array_equal(accepted[moved & (y0 < previous)], True)
+
+
+def test_surrogate_transition_skips_the_exact_evaluation_when_it_stays(rng_key):
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return float(banana(x))
+
+    exact = host_logdensity(counted)
+    # a huge step: most surrogate steps are rejected, so some k-step chains never move
+    algorithm = nsb.delayed_acceptance(
+        exact, wrong_surrogate, covariance=jnp.ones(2), scale=12.0, num_surrogate_steps=3
+    )
+    state = algorithm.init(jnp.zeros(2))
+    _, (_, infos) = run_inference_algorithm(rng_key, algorithm, 300, initial_state=state)
+    evaluations = np.asarray(infos.num_evaluations)
+    assert len(calls) == 1 + int(evaluations.sum())
+    assert 0 < evaluations.sum() < 280
+    np.testing.assert_array_equal(evaluations, np.asarray(infos.num_surrogate_accepted) > 0)
+
+
+def test_bad_number_of_surrogate_steps():
+    with pytest.raises(ValueError, match="num_surrogate_steps"):
+        nsb.delayed_acceptance(banana, banana, covariance=jnp.ones(2), num_surrogate_steps=0)
+    with pytest.raises(ValueError, match="num_surrogate_steps"):
+        DelayedAcceptanceMH(banana_model, surrogate=banana, num_surrogate_steps=2.5)
+
+
 def banana_model():
     x0 = numpyro.sample("x0", dist.Normal(0.0, 1.0))
     numpyro.sample("x1", dist.Normal(0.5 * x0**2, 0.6))
@@ -120,3 +215,39 @@ def test_numpyro_kernel_recovers_banana_with_wrong_surrogate(rng_key):
     fields = mcmc.get_extra_fields()
     np.testing.assert_array_equal(fields["num_evaluations"], fields["info.first_stage_accepted"])
     assert 0.1 < float(np.mean(fields["info.is_accepted"])) < 0.5
+
+
+def test_numpyro_surrogate_transition_kernel_adapts_on_the_surrogate_steps(rng_key):
+    kernel = DelayedAcceptanceMH(
+        banana_model,
+        surrogate=lambda p: wrong_surrogate(jnp.stack([p["x0"], p["x1"]])),
+        num_surrogate_steps=10,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=400,
+        num_samples=1500,
+        num_chains=2,
+        chain_method="sequential",
+        progress_bar=False,
+    )
+    mcmc.run(
+        rng_key,
+        extra_fields=(
+            "info.first_stage_acceptance_rate",
+            "info.first_stage_accepted",
+            "info.second_stage_acceptance_rate",
+        ),
+    )
+    samples = mcmc.get_samples(group_by_chain=True)
+    draws = np.stack([samples["x0"], samples["x1"]], axis=-1)
+    assert_moments(draws, BANANA_MEAN, BANANA_VAR)
+    fields = mcmc.get_extra_fields()
+    # the scale was tuned toward 0.234 acceptance of the surrogate steps
+    assert 0.15 < float(np.mean(fields["info.first_stage_acceptance_rate"])) < 0.35
+    np.testing.assert_array_equal(fields["num_evaluations"], fields["info.first_stage_accepted"])
+    # accept_prob reports the exact stage: α₂ where evaluated, 0 where the chain stayed
+    expected = np.where(
+        fields["info.first_stage_accepted"], fields["info.second_stage_acceptance_rate"], 0.0
+    )
+    np.testing.assert_allclose(fields["accept_prob"], expected)

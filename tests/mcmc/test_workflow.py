@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -7,7 +8,13 @@ from jax.flatten_util import ravel_pytree
 from numpyro.diagnostics import effective_sample_size
 from numpyro.infer.util import potential_energy
 
-from numpyro_semipar.mcmc import CandidateArchive, _workflow, surrogate_posterior, train_surrogate
+from numpyro_semipar.mcmc import (
+    CandidateArchive,
+    _workflow,
+    surrogate_posterior,
+    train_residual_surrogate,
+    train_surrogate,
+)
 
 COV = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
 MEAN = np.array([1.0, -0.5, 0.2])
@@ -92,8 +99,10 @@ def test_host_logdensity_workflow_resumes_from_its_archive(tmp_path, rng_key):
     # each point evaluated once: exploration candidates, then the reweighted subset
     stored = CandidateArchive(tmp_path / "archive")
     reweighted = CandidateArchive(tmp_path / "archive" / "reweighting")
+    heldout = CandidateArchive(tmp_path / "archive" / "heldout")
     assert 0 < len(reweighted) <= 100  # repeated surrogate draws are evaluated once
-    assert evaluated == len(stored) + len(reweighted)
+    assert len(heldout) == first.diagnostics["num_exact_evaluations_diagnostics"] == 240
+    assert evaluated == len(stored) + len(reweighted) + len(heldout)
     assert first.diagnostics["approximate"] == 1
     assert first.diagnostics["num_exact_evaluations_sampling"] == 100
     assert np.isfinite(first.diagnostics["pareto_k"])
@@ -204,12 +213,47 @@ def test_exact_surrogate_has_no_wrong_decisions_on_constrained_model(monkeypatch
         num_exploration=500,
         num_warmup=20,
         num_samples=100,
+        surrogate_baseline=None,
         surrogate_options={"hidden_sizes": (8,), "num_epochs": 2, "batch_size": 64},
         progress_bar=False,
     )
     diag = result.diagnostics
     assert diag["num_heldout_steps"] == 100
+    assert diag["exploration_wrong_accept"] <= 0.02
+    assert diag["exploration_wrong_reject"] <= 0.02
+    assert diag["heldout_error_sd"] < 1e-5
     assert diag["wrong_accept"] <= 0.02
     assert diag["wrong_reject"] <= 0.02
     assert diag["expected_wrong_accept"] <= 0.02
     assert diag["expected_wrong_reject"] <= 0.02
+
+
+def test_residual_surrogate_fits_tighter_and_decays(rng_key):
+    # A skewed 3-D log density: the network only has to learn what the Gaussian misses.
+    def skewed(x):
+        return gaussian(x) + 0.3 * (x[..., 0] - MEAN[0]) ** 3 / (1 + (x[..., 0] - MEAN[0]) ** 2)
+
+    rng = np.random.default_rng(3)
+    draws = rng.multivariate_normal(MEAN, COV, size=2000)
+    candidates = rng.multivariate_normal(MEAN, 2.0 * COV, size=3000)
+    values = np.asarray(jax.vmap(skewed)(jnp.asarray(candidates)))
+    options = {"hidden_sizes": (32, 32), "num_epochs": 40, "batch_size": 128}
+    plain = train_surrogate(candidates, values, rng_key=rng_key, progress_bar=False, **options)
+    residual = train_residual_surrogate(
+        candidates, values, draws, rng_key=rng_key, progress_bar=False, **options
+    )
+    assert residual.info.validation_rmse < 0.5 * plain.info.validation_rmse
+    assert residual.info.validation_r2 > 0.99
+    # far from the data the concave baseline dominates: the surrogate keeps decaying
+    far = jnp.asarray(MEAN + 50.0 * np.array([1.0, -1.0, 0.5]))
+    assert float(residual(far)) < float(values.min()) - 100.0
+    # pure and jittable, on flat positions and on parameter dicts (ravel_pytree order)
+    batch = jnp.asarray(candidates[:5])
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(lambda s, x: s(x))(residual, batch)),
+        np.asarray(residual.flat_logdensity(batch)),
+    )
+    as_dict = {"a": batch[0, 0], "b": batch[0, 1:]}
+    np.testing.assert_allclose(float(residual(as_dict)), float(residual(batch[0])), rtol=1e-6)
+    with pytest.raises(ValueError, match="draws"):
+        train_residual_surrogate(candidates, values, draws[:2])
