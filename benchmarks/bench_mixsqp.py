@@ -2,14 +2,23 @@
 
 Problem (the issue's spec): three atoms, unit noise, an equally spaced grid of m points over
 the data range; log-likelihood matrix n x m. Every solver runs in a fresh subprocess per
-configuration so that peak memory (VmHWM from /proc/self/status, reset through
-/proc/self/clear_refs after the data are loaded) is its own. Times are wall-clock per solve:
-"compile" is the first call minus a warm call (JAX only), "warm" the median of warm calls.
-The objective of every solution is recomputed here, in numpy, in log space.
+configuration so that peak memory is its own: VmHWM from /proc/self/status, reset through
+/proc/self/clear_refs after the data are loaded and a first (compiling) solve, with glibc's
+mmap threshold pinned (``MALLOC_MMAP_THRESHOLD_``) and ``malloc_trim`` called before the reset
+so that memory freed by the first solve is not silently reused. For the JAX solvers the
+compiled program's temporary allocation (``memory_analysis().temp_size_in_bytes``, exact
+and noise-free) is reported too. Times are wall-clock per solve: "compile" is the first call
+minus a warm call (JAX only), "warm" the median of warm calls.
+
+The objective of every solution is recomputed here, in numpy, in log space, and so is its
+KKT residual over all grid points (``max_j (d_j - 1)_+`` and ``|d_j - 1|`` on the support).
 
 R mixsqp runs when ``Rscript`` and the R package are installed
 (``apt-get install -y --no-install-recommends r-cran-mixsqp``); otherwise it is skipped
-with a message.
+with a message. ``R-mixsqp`` uses R's default control (the timing comparison); by default R
+replaces L by a truncated SVD computed by irlba from a random start (``tol.svd = 1e-6``)
+and checks convergence on the support only. ``R-mixsqp-tight`` solves the exact problem
+to tight tolerances (``R_TIGHT_CONTROL``), the accuracy comparison.
 
 Usage::
 
@@ -20,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -33,10 +43,18 @@ import numpy as np
 ATOMS = np.array([-2.0, 0.5, 3.0])
 PROBS = np.array([0.3, 0.5, 0.2])
 HERE = os.path.dirname(os.path.abspath(__file__))
+# R mixsqp control for the accuracy comparison: the exact matrix (no truncated SVD), no eps
+# added inside the logarithms, and tolerances 100x tighter than the defaults.
+R_TIGHT_CONTROL = "tol.svd = 0, eps = 0, convtol.sqp = 1e-10, convtol.activeset = 1e-12"
+# Allocations at least this large are mmapped and returned to the OS when freed (glibc
+# otherwise raises the threshold after the first free and keeps later buffers resident), so
+# that VmHWM sees the peak of every solve.
+MMAP_THRESHOLD = str(1 << 16)
 
 R_SCRIPT = r"""
 args <- commandArgs(TRUE)
 n <- as.integer(args[2]); m <- as.integer(args[3]); repeats <- as.integer(args[4])
+control <- c(list(verbose = FALSE), eval(parse(text = paste0("list(", args[5], ")"))))
 suppressPackageStartupMessages(library(mixsqp))
 status <- function(key) {
   s <- readLines("/proc/self/status")
@@ -50,7 +68,7 @@ cat("5", file = "/proc/self/clear_refs")
 rss0 <- status("VmRSS")
 times <- numeric(repeats)
 for (k in seq_len(repeats)) {
-  times[k] <- system.time(fit <- mixsqp(L, control = list(verbose = FALSE)))[["elapsed"]]
+  times[k] <- system.time(fit <- mixsqp(L, control = control))[["elapsed"]]
 }
 peak <- status("VmHWM") - rss0
 cat(sprintf("TIMES %s\n", paste(times, collapse = " ")))
@@ -86,6 +104,10 @@ def _status(key: str) -> float:
 
 def _reset_peak() -> None:
     try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
@@ -98,32 +120,49 @@ def worker(args) -> None:
 
     jax.config.update("jax_enable_x64", True)
     from numpyro_semipar.npmle import em, mixsqp
+    from numpyro_semipar.npmle._mixsqp import _resolve_rank
 
     log_lik = jax.device_put(np.load(args.data))
     if args.worker == "jax-mixsqp":
-        solve = lambda: mixsqp(log_lik, warn=False)  # noqa: E731
+        rank = _resolve_rank("auto", log_lik, None, 1e-6, False)
+
+        def solve(x, low_rank="auto"):
+            return mixsqp(x, low_rank=low_rank, warn=False)
+
     elif args.worker == "jax-mixsqp-fullH":
-        solve = lambda: mixsqp(log_lik, low_rank=False, warn=False)  # noqa: E731
+        rank = False
+
+        def solve(x, low_rank=None):
+            return mixsqp(x, low_rank=False, warn=False)
+
     else:
-        solve = lambda: em(log_lik, max_iter=args.em_iter, tol=0.0, warn=False)  # noqa: E731
+        rank = None
+
+        def solve(x, low_rank=None):
+            return em(x, max_iter=args.em_iter, tol=0.0, warn=False)
+
     t0 = time.perf_counter()
-    res = jax.block_until_ready(solve())
+    res = jax.block_until_ready(solve(log_lik))
     first = time.perf_counter() - t0
     _reset_peak()
     rss0 = _status("VmRSS")
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        res = jax.block_until_ready(solve())
+        res = jax.block_until_ready(solve(log_lik))
         times.append(time.perf_counter() - t0)
     peak = _status("VmHWM") - rss0
     warm = float(np.median(times))
+    # The same solve compiled as one program (the rank "auto" chose, fixed): the temporary
+    # buffers XLA assigns besides the input.
+    compiled = jax.jit(lambda x: solve(x, low_rank=rank)).lower(log_lik).compile()
+    temp_mib = compiled.memory_analysis().temp_size_in_bytes / 2**20
     out = {
         "times": times,
         "compile": max(first - warm, 0.0),
         "peak_mib": peak,
+        "temp_mib": temp_mib,
         "num_iter": int(res.num_iter),
-        "kkt": float(res.kkt_residual),
         "x": np.asarray(res.mixing_weights).tolist(),
     }
     print("RESULT " + json.dumps(out))
@@ -132,25 +171,27 @@ def worker(args) -> None:
 def run_jax(solver, data, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", solver, "--data", data]
     cmd += ["--repeats", str(args.repeats), "--em-iter", str(args.em_iter)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(HERE))
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=MMAP_THRESHOLD)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(HERE), env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise RuntimeError(f"{solver} failed:\n{proc.stderr[-2000:]}")
 
 
-def run_r(log_lik, tmp, args):
-    rowmax = log_lik.max(axis=1, keepdims=True)
+def run_r(lik, tmp, args, control):
     path = os.path.join(tmp, "lik.bin")
-    np.exp(log_lik - rowmax).astype("<f8").tofile(path)
+    if not os.path.exists(path):
+        lik.astype("<f8").tofile(path)
     script = os.path.join(tmp, "run.R")
     with open(script, "w") as f:
         f.write(R_SCRIPT)
-    n, m = log_lik.shape
+    n, m = lik.shape
     proc = subprocess.run(
-        ["Rscript", script, path, str(n), str(m), str(args.r_repeats)],
+        ["Rscript", script, path, str(n), str(m), str(args.r_repeats), control],
         capture_output=True,
         text=True,
+        env=dict(os.environ, MALLOC_MMAP_THRESHOLD_=MMAP_THRESHOLD),
     )
     out = {}
     for line in proc.stdout.splitlines():
@@ -162,6 +203,7 @@ def run_r(log_lik, tmp, args):
         "times": [float(t) for t in out["TIMES"].split()],
         "compile": 0.0,
         "peak_mib": float(out["PEAK"]),
+        "temp_mib": float("nan"),
         "num_iter": -1,
         "kkt": float("nan"),
         "status": out["STATUS"],
@@ -183,6 +225,36 @@ def r_available() -> bool:
     return True
 
 
+def kkt_residual(lik: np.ndarray, p: np.ndarray) -> float:
+    """Full KKT residual of the relaxed problem at p (equal row weights), as mixsqp reports it."""
+    d = (1.0 / (lik @ p)) @ lik / lik.shape[0]
+    return float(max(np.max(np.maximum(d - 1.0, 0.0)), np.max(np.where(p > 0, abs(d - 1.0), 0.0))))
+
+
+def _fmt(v, spec):
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def markdown_table(rows) -> str:
+    """The rows as the Markdown table of benchmarks/RESULTS.md."""
+    lines = [
+        "| n × m | solver | warm (s) | compile (s) | rel. gap to best | rel. diff. vs "
+        "jax-mixsqp | KKT residual | peak growth (MiB) | peak / input | compiled temp / input "
+        "| SQP iters |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size'].replace('x', '×')} | {r['solver']} | {r['warm_s']:.3f} | "
+            f"{_fmt(r['compile_s'] if r['solver'].startswith('jax') else None, '.2f')} | "
+            f"{r['rel_gap']:.1e} | {_fmt(r['rel_diff_vs_jax'], '.1e')} | {r['kkt']:.1e} | "
+            f"{r['peak_extra_mib']:.1f} | {r['peak_over_input']:.2f} | "
+            f"{_fmt(r['temp_over_input'], '.2f')} | "
+            f"{_fmt(r['num_iter'] if r['num_iter'] >= 0 else None, 'd')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20000x100,100000x100,100000x200")
@@ -190,7 +262,9 @@ def main(argv=None):
     parser.add_argument("--r-repeats", type=int, default=1)
     parser.add_argument("--em-iter", type=int, default=300, help="EM steps (fixed count)")
     parser.add_argument("--seed", type=int, default=20261121)
-    parser.add_argument("--solvers", default="jax-mixsqp,jax-mixsqp-fullH,jax-em,R-mixsqp")
+    parser.add_argument(
+        "--solvers", default="jax-mixsqp,jax-mixsqp-fullH,jax-em,R-mixsqp,R-mixsqp-tight"
+    )
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
@@ -199,45 +273,59 @@ def main(argv=None):
         worker(args)
         return None
     solvers = args.solvers.split(",")
-    use_r = "R-mixsqp" in solvers and r_available()
+    r_controls = {"R-mixsqp": "", "R-mixsqp-tight": R_TIGHT_CONTROL}
+    use_r = any(s in r_controls for s in solvers) and r_available()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(","):
-            n, m = (int(v) for v in size.split("x"))
-            log_lik = simulate(n, m, args.seed)
+    for size in args.sizes.split(","):
+        n, m = (int(v) for v in size.split("x"))
+        log_lik = simulate(n, m, args.seed)
+        input_mib = log_lik.nbytes / 2**20
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
             data = os.path.join(tmp, "log_lik.npy")
             np.save(data, log_lik)
-            input_mib = log_lik.nbytes / 2**20
-            results = {}
             for solver in solvers:
-                if solver == "R-mixsqp":
+                if solver in r_controls:
                     if use_r:
-                        results[solver] = run_r(log_lik, tmp, args)
+                        lik = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
+                        results[solver] = run_r(lik, tmp, args, r_controls[solver])
+                        del lik
                 else:
                     results[solver] = run_jax(solver, data, args)
-            values = {k: loglik(log_lik, np.asarray(r["x"])) for k, r in results.items()}
-            best = max(values.values())
-            for solver, r in results.items():
-                row = {
-                    "size": f"{n}x{m}",
-                    "solver": solver,
-                    "warm_s": float(np.median(r["times"])),
-                    "compile_s": r["compile"],
-                    "loglik": values[solver],
-                    "rel_gap": (best - values[solver]) / abs(best),
-                    "peak_extra_mib": r["peak_mib"],
-                    "peak_over_input": (input_mib + r["peak_mib"]) / input_mib,
-                    "num_iter": r["num_iter"],
-                    "kkt": r["kkt"],
-                }
-                rows.append(row)
-                print(
-                    f"{row['size']:>11} {solver:>17}  warm {row['warm_s']:8.3f} s  "
-                    f"compile {row['compile_s']:6.2f} s  rel. gap {row['rel_gap']:9.2e}  "
-                    f"peak +{row['peak_extra_mib']:7.1f} MiB ({row['peak_over_input']:.2f}x input)"
-                    f"  iters {row['num_iter']}",
-                    flush=True,
-                )
+        values = {k: loglik(log_lik, np.asarray(r["x"])) for k, r in results.items()}
+        lik = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
+        best = max(values.values())
+        ours = values.get("jax-mixsqp")
+        for solver, r in results.items():
+            p = np.asarray(r["x"]) / np.sum(r["x"])
+            row = {
+                "size": f"{n}x{m}",
+                "solver": solver,
+                "warm_s": float(np.median(r["times"])),
+                "compile_s": r["compile"],
+                "loglik": values[solver],
+                "rel_gap": (best - values[solver]) / abs(best),
+                # Positive: this solver's objective is below jax-mixsqp's.
+                "rel_diff_vs_jax": None if ours is None else (ours - values[solver]) / abs(ours),
+                "kkt": kkt_residual(lik, p),
+                "peak_extra_mib": r["peak_mib"],
+                "peak_over_input": (input_mib + r["peak_mib"]) / input_mib,
+                "temp_over_input": r["temp_mib"] / input_mib,
+                "num_iter": r["num_iter"],
+                "status": r.get("status", ""),
+            }
+            rows.append(row)
+            print(
+                f"{row['size']:>11} {solver:>17}  warm {row['warm_s']:8.3f} s  "
+                f"compile {row['compile_s']:6.2f} s  rel. gap {row['rel_gap']:9.2e}  "
+                f"KKT {row['kkt']:8.1e}  peak +{row['peak_extra_mib']:7.1f} MiB "
+                f"({row['peak_over_input']:.2f}x input, compiled temp "
+                f"{_fmt(row['temp_over_input'], '.2f')}x)  iters {row['num_iter']}",
+                flush=True,
+            )
+        del lik
+    print()
+    print(markdown_table(rows))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -12,16 +12,12 @@ from jax import lax
 
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
-from ._derivatives import optimal_value
+from ._mixsqp import envelope_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
-from ._rowblocks import em_pass, make_row_blocks
-from ._sqp import nonzero_columns
+from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
 from ._validation import as_float64, check_init_weights, check_log_lik, check_weights, is_traced
 
 __all__ = ["em"]
-
-# Jitted so the log-space reduction fuses: eagerly it would materialise several n x m arrays.
-_optimal_value_jit = jax.jit(optimal_value)
 
 
 def _dual_gap(d):
@@ -32,9 +28,10 @@ def _dual_gap(d):
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _em_impl(log_lik, weights, init, max_iter: int, tol: float):
-    blocks, _ = make_row_blocks(log_lik, weights)
-    fixed = ~nonzero_columns(blocks)
-    x = jnp.where(fixed, 0.0, init)
+    n = log_lik.shape[0]
+    blocks, rowmax = make_row_blocks(log_lik, weights)
+    nonzero, bad_entries = inspect_blocks(blocks)
+    x = jnp.where(nonzero, init, 0.0)
     x = x / jnp.sum(x)
 
     def cond(carry):
@@ -49,9 +46,35 @@ def _em_impl(log_lik, weights, init, max_iter: int, tol: float):
 
     _, d0 = em_pass(blocks, x)
     x, _, kkt, num_iter = lax.while_loop(cond, body, (x, d0, _dual_gap(d0), 0))
+    p = x / jnp.sum(x)
+    u, _ = em_pass(blocks, p)
+    value = total_loglik(log_lik, weights, rowmax, unblock(u, n), p)
     converged = kkt <= tol
     status = jnp.where(converged, SolverStatus.CONVERGED, SolverStatus.MAX_ITER)
-    return x, num_iter, status.astype(jnp.int32), kkt
+    invalid = (
+        bad_entries | jnp.any(~jnp.isfinite(weights) | (weights < 0)) | ~(jnp.sum(weights) > 0)
+    )
+    p = jnp.where(invalid, jnp.nan, p)
+    value = jnp.where(invalid, jnp.nan, value)
+    status = jnp.where(invalid, SolverStatus.INVALID_INPUT, status)
+    return p, value, num_iter, status.astype(jnp.int32), kkt
+
+
+# The weights carry no derivative; the value is differentiated by the envelope theorem (exact
+# only at the optimum, as the docstring says).
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _em_solve(log_lik, weights, init, max_iter: int, tol: float):
+    return _em_impl(log_lik, weights, init, max_iter, tol)
+
+
+@_em_solve.defjvp
+def _em_solve_jvp(max_iter, tol, primals, tangents):
+    log_lik, weights, init = primals
+    dlog_lik, dweights, _ = tangents
+    out = _em_solve(log_lik, weights, init, max_iter, tol)
+    dvalue = envelope_tangent(log_lik, weights, out[0], dlog_lik, dweights)
+    int_zero = np.zeros((), dtype=jax.dtypes.float0)
+    return out, (jnp.zeros_like(out[0]), dvalue, int_zero, int_zero, jnp.zeros_like(out[4]))
 
 
 def em(
@@ -113,13 +136,10 @@ def em(
         ll = as_float64(log_lik)
         w = jnp.ones(n, jnp.float64) if weights is None else as_float64(weights)
         init = jnp.ones(m, jnp.float64) if init_weights is None else as_float64(init_weights)
-        x, num_iter, status, kkt = _em_impl(
-            lax.stop_gradient(ll), lax.stop_gradient(w), init, int(max_iter), float(tol)
-        )
-        p = lax.stop_gradient(x / jnp.sum(x))
+        p, loglik, num_iter, status, kkt = _em_solve(ll, w, init, int(max_iter), float(tol))
         result = MixSQPResult(
             mixing_weights=p,
-            loglik=_optimal_value_jit(ll, w, p),
+            loglik=loglik,
             converged=status == SolverStatus.CONVERGED,
             num_iter=num_iter,
             kkt_residual=kkt,

@@ -16,7 +16,7 @@ from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ._derivatives import active_support, optimal_value, weights_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
-from ._rowblocks import em_pass, make_row_blocks
+from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
 from ._sqp import SQPOptions, kkt_residual, sqp_solve
 from ._validation import (
     as_float64,
@@ -26,10 +26,7 @@ from ._validation import (
     is_traced,
 )
 
-__all__ = ["mixsqp", "choose_rank"]
-
-# Jitted so the log-space reduction fuses: eagerly it would materialise several n x m arrays.
-_optimal_value_jit = jax.jit(optimal_value)
+__all__ = ["mixsqp", "choose_rank", "envelope_tangent"]
 
 # "auto" low rank: only for tall matrices (the truncated SVD costs about one Hessian) whose
 # numerical rank is at most this fraction of m (below that the low-rank Hessian is cheaper).
@@ -44,19 +41,32 @@ class _Config(NamedTuple):
     support_gap_tol: float
 
 
-def _input_is_invalid(log_lik: Array, weights: Array) -> Array:
-    bad_entry = jnp.any(jnp.isnan(log_lik) | (log_lik == jnp.inf))
-    empty_row = jnp.any(jnp.all(log_lik == -jnp.inf, axis=1))
-    bad_weight = jnp.any(~jnp.isfinite(weights) | (weights < 0)) | ~(jnp.sum(weights) > 0)
-    return bad_entry | empty_row | bad_weight
+def _bad_weights(weights: Array) -> Array:
+    return jnp.any(~jnp.isfinite(weights) | (weights < 0)) | ~(jnp.sum(weights) > 0)
+
+
+def envelope_tangent(log_lik, weights, mixing_weights, dlog_lik, dweights) -> Array:
+    """Tangent of ``sum_i w_i log sum_j p_j exp(l_ij)`` at optimal ``p`` (envelope theorem).
+
+    The rule of :func:`~numpyro_semipar.npmle._derivatives.optimal_value` (it ignores the
+    tangent of ``p``); written as a JVP of that function so that it can be differentiated
+    again.
+    """
+    return jax.jvp(
+        lambda ll, w: optimal_value(ll, w, mixing_weights), (log_lik, weights), (dlog_lik, dweights)
+    )[1]
 
 
 @functools.partial(jax.jit, static_argnums=3)
 def _solve_impl(log_lik, weights, init, config: _Config):
-    blocks, _ = make_row_blocks(log_lik, weights)
-    x, num_iter, status = sqp_solve(blocks, init, config.sqp)
+    # Every pass over the (n, m) matrix is a scan over row blocks of the normalised matrix
+    # L (the one (n, m) array the solver allocates): see the notes in _rowblocks.
+    n = log_lik.shape[0]
+    blocks, rowmax = make_row_blocks(log_lik, weights)
+    nonzero, bad_entries = inspect_blocks(blocks)
+    x, num_iter, status = sqp_solve(blocks, init, ~nonzero, config.sqp)
     p = x / jnp.sum(x)
-    _, d = em_pass(blocks, p)
+    u, d = em_pass(blocks, p)
     kkt = kkt_residual(p, d)
     converged = kkt <= config.sqp.tol
     status = jnp.where(
@@ -64,11 +74,13 @@ def _solve_impl(log_lik, weights, init, config: _Config):
         SolverStatus.CONVERGED,
         jnp.where(status == SolverStatus.CONVERGED, SolverStatus.MAX_ITER, status),
     )
-    invalid = _input_is_invalid(log_lik, weights)
+    value = total_loglik(log_lik, weights, rowmax, unblock(u, n), p)
+    invalid = bad_entries | _bad_weights(weights)
     p = jnp.where(invalid, jnp.nan, p)
+    value = jnp.where(invalid, jnp.nan, value)
     kkt = jnp.where(invalid, jnp.nan, kkt)
     status = jnp.where(invalid, SolverStatus.INVALID_INPUT, status)
-    return p, num_iter, status.astype(jnp.int32), kkt
+    return p, value, num_iter, status.astype(jnp.int32), kkt
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
@@ -84,8 +96,9 @@ def _solve_jvp(config, primals, tangents):
     p = out[0]
     support = active_support(log_lik, weights, p, config.support_gap_tol)
     dp = weights_tangent(log_lik, weights, p, dlog_lik, dweights, support)
+    dvalue = envelope_tangent(log_lik, weights, p, dlog_lik, dweights)
     int_zero = np.zeros((), dtype=jax.dtypes.float0)
-    return out, (dp, int_zero, int_zero, jnp.zeros_like(out[3]))
+    return out, (dp, dvalue, int_zero, int_zero, jnp.zeros_like(out[4]))
 
 
 def choose_rank(log_lik, weights=None, *, tol_svd: float = 1e-6) -> int:
@@ -108,12 +121,13 @@ def choose_rank(log_lik, weights=None, *, tol_svd: float = 1e-6) -> int:
     int
         The rank, between 1 and m.
     """
-    values = np.asarray(log_lik, dtype=np.float64)
-    if weights is not None:
-        values = values[np.asarray(weights) > 0]
-    n = values.shape[0]
-    step = max(1, n // _RANK_SAMPLE_ROWS)
-    sample = values[::step]
+    values = np.asarray(log_lik)
+    # Sample row indices first, so that only the sampled rows are ever copied.
+    rows = (
+        np.arange(values.shape[0]) if weights is None else np.flatnonzero(np.asarray(weights) > 0)
+    )
+    step = max(1, rows.size // _RANK_SAMPLE_ROWS)
+    sample = values[rows[::step]].astype(np.float64)
     rowmax = np.max(sample, axis=1, keepdims=True)
     rowmax = np.where(np.isfinite(rowmax), rowmax, 0.0)
     s = np.linalg.svd(np.exp(sample - rowmax), compute_uv=False)
@@ -293,8 +307,7 @@ def mixsqp(
         ll = as_float64(log_lik)
         w = jnp.ones(n, jnp.float64) if weights is None else as_float64(weights)
         init = jnp.ones(m, jnp.float64) if init_weights is None else as_float64(init_weights)
-        p, num_iter, status, kkt = _solve(ll, w, init, config)
-        loglik = _optimal_value_jit(ll, w, p)
+        p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
         result = MixSQPResult(
             mixing_weights=p,
             loglik=loglik,

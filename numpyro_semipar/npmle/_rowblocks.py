@@ -5,6 +5,10 @@ Every solver iteration needs a few reductions over the (n, m) likelihood matrix
 ``H = L^T diag(a / u^2) L``. Storing ``L`` as ``(num_blocks, block_size, m)`` lets one
 ``lax.scan`` compute all three while a block is in cache, without any (n, m) temporary
 beyond ``L`` itself (so peak memory stays near twice the input matrix).
+
+On CPU, XLA does not fuse an elementwise producer into a reduction over a large array (it
+materialises the producer, e.g. an (n, m) boolean for ``jnp.isnan(x).any()``), so every
+reduction over an (n, m) quantity here is written as a scan over row blocks.
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import Array, lax
 
-__all__ = ["RowBlocks", "make_row_blocks", "matvec", "em_pass", "newton_pass", "safe_ratio"]
+__all__ = [
+    "RowBlocks",
+    "make_row_blocks",
+    "inspect_blocks",
+    "matvec",
+    "em_pass",
+    "newton_pass",
+    "safe_ratio",
+    "total_loglik",
+]
 
 # Rows per block: 4096 rows x 100 columns of float64 is ~3 MB, small enough to stay in cache for
 # the fused passes and large enough that the per-block overhead of ``lax.scan`` is negligible.
@@ -77,6 +90,105 @@ def make_row_blocks(
     total = jnp.sum(weights)
     wts = jnp.pad(weights / total, (0, pad)).reshape(num_blocks, rows)
     return RowBlocks(values, wts), rowmax
+
+
+def inspect_blocks(blocks: RowBlocks) -> tuple[Array, Array]:
+    """One pass over ``L``: the columns in play and whether the input was invalid.
+
+    Returns
+    -------
+    nonzero : Array of shape (m,), bool
+        Columns with positive likelihood for some positively weighted row (the others get
+        weight zero).
+    invalid : Array, bool
+        Some entry of ``L`` is not finite (a NaN or ``+inf`` log-likelihood) or some row is
+        zero everywhere (a row of ``-inf``; padding rows are ones).
+    """
+    m = blocks.values.shape[-1]
+
+    def body(carry, blk):
+        mass, bad = carry
+        values, a = blk
+        mass = mass + (a > 0).astype(values.dtype) @ values
+        bad = bad | jnp.any(~jnp.isfinite(values)) | jnp.any(jnp.max(values, axis=1) <= 0)
+        return (mass, bad), None
+
+    init = (jnp.zeros(m, blocks.values.dtype), jnp.asarray(False))
+    (mass, bad), _ = lax.scan(body, init, blocks)
+    return mass > 0, bad
+
+
+# Below this a row's ``u_i = L_i p`` may have lost digits to underflow (its terms are products
+# of entries and weights down to the float64 subnormal range): the value is then recomputed
+# in log space from ``log_lik``.
+_TINY_MARGINAL = 1e-280
+
+
+def _log_marginal_rows(log_lik: Array, p: Array, block_size: int) -> Array:
+    """``log sum_j p_j exp(l_ij)`` per row, by row blocks of ``log_lik`` (no (n, m) temporary).
+
+    Blocks have a fixed size; the last one starts at ``n - block_size`` and overlaps its
+    predecessor, so no padded copy of ``log_lik`` is needed.
+    """
+    n = log_lik.shape[0]
+    size = min(block_size, n)
+    num_blocks = -(-n // size)
+    positive = p > 0
+    log_p = jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
+
+    def block(k):
+        rows = lax.dynamic_slice_in_dim(log_lik, jnp.minimum(k * size, n - size), size)
+        z = rows + log_p
+        zmax = jnp.max(z, axis=1)
+        shift = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
+        return shift + jnp.log(jnp.sum(jnp.exp(z - shift[:, None]), axis=1))
+
+    out = lax.map(block, jnp.arange(num_blocks))
+    overlap = num_blocks * size - n
+    return jnp.concatenate([out[:-1].reshape(-1), out[-1, overlap:]])
+
+
+def total_loglik(
+    log_lik: Array,
+    weights: Array,
+    rowmax: Array,
+    u: Array,
+    p: Array,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Array:
+    """``sum_i w_i log sum_j p_j exp(l_ij)`` from ``u = L p`` and the row maxima.
+
+    ``log sum_j p_j exp(l_ij) = rowmax_i + log u_i``; only when some positively weighted row
+    has ``u_i`` near the underflow threshold is the value recomputed in log space, block by
+    block, from ``log_lik`` (at the optimum ``u_i >= w_i / sum(w)``, so this is rare).
+
+    Parameters
+    ----------
+    log_lik : Array of shape (n, m)
+    weights : Array of shape (n,)
+        Row weights as given (not normalised); rows of weight zero contribute nothing.
+    rowmax : Array of shape (n,)
+        Row maxima subtracted by :func:`make_row_blocks`.
+    u : Array of shape (n,)
+        ``L p`` (unblocked).
+    p : Array of shape (m,)
+        Mixing weights.
+    block_size : int
+        Rows per block of the log-space fallback.
+    """
+    positive = weights > 0
+
+    def total(log_u):
+        return jnp.sum(jnp.where(positive, weights * jnp.where(positive, log_u, 0.0), 0.0))
+
+    def from_u(_):
+        return total(rowmax + jnp.log(jnp.where(positive, u, 1.0)))
+
+    def in_log_space(_):
+        return total(_log_marginal_rows(log_lik, p, block_size))
+
+    tiny = jnp.any(positive & ~(u >= _TINY_MARGINAL))
+    return lax.cond(tiny, in_log_space, from_u, None)
 
 
 def unblock(x: Array, n: int) -> Array:

@@ -28,7 +28,7 @@ from ._rowblocks import (
     safe_ratio,
 )
 
-__all__ = ["SQPOptions", "kkt_residual", "em_iterations", "sqp_solve", "nonzero_columns"]
+__all__ = ["SQPOptions", "kkt_residual", "em_iterations", "sqp_solve"]
 
 _RUNNING = -1
 
@@ -60,14 +60,6 @@ def kkt_residual(x: Array, d: Array) -> Array:
     return jnp.maximum(above, on_support)
 
 
-def nonzero_columns(blocks: RowBlocks) -> Array:
-    """Columns with positive likelihood for some positively weighted row."""
-    colsum = jnp.einsum(
-        "kb,kbm->m", (blocks.weights > 0).astype(blocks.values.dtype), blocks.values
-    )
-    return colsum > 0
-
-
 def em_iterations(blocks: RowBlocks, x: Array, num_iter: int) -> Array:
     """Run ``num_iter`` EM steps ``x_j <- x_j d_j`` (each keeps ``sum x = 1``)."""
 
@@ -92,8 +84,14 @@ class _State(NamedTuple):
     status: Array
 
 
-def sqp_solve(blocks: RowBlocks, x0: Array, options: SQPOptions) -> tuple[Array, Array, Array]:
-    """Run mixSQP from ``x0`` (on the simplex).
+def sqp_solve(
+    blocks: RowBlocks, x0: Array, fixed: Array, options: SQPOptions
+) -> tuple[Array, Array, Array]:
+    """Run mixSQP from ``x0``, holding the ``fixed`` coordinates at zero.
+
+    ``fixed`` marks the columns with zero likelihood for every positively weighted row (see
+    :func:`~numpyro_semipar.npmle._rowblocks.inspect_blocks`); ``x0`` is any non-negative
+    start with positive mass on the other columns.
 
     Returns
     -------
@@ -105,7 +103,6 @@ def sqp_solve(blocks: RowBlocks, x0: Array, options: SQPOptions) -> tuple[Array,
         A :class:`SolverStatus` code for how the loop ended.
     """
     opt = options
-    fixed = ~nonzero_columns(blocks)
     x = jnp.where(fixed, 0.0, x0)
     x = x / jnp.sum(x)
     x = em_iterations(blocks, x, opt.num_em_iter)

@@ -69,22 +69,29 @@ def check_log_lik(log_lik, name: str = "log_lik"):
     _check_float_dtype(log_lik, name)
     if is_traced(log_lik):
         return
-    values = np.asarray(log_lik, dtype=np.float64)
-    if np.isnan(values).any():
-        i, j = _first_index(np.isnan(values))
+    values = np.asarray(log_lik)  # no copy for numpy or (CPU) JAX arrays
+    # One reduction, no (n, m) temporary: numpy's max propagates NaN, so a row's maximum is
+    # finite unless the row holds a NaN or +inf or is -inf everywhere; only such rows are
+    # then inspected entry by entry.
+    rows = np.flatnonzero(~np.isfinite(values.max(axis=1)))
+    if rows.size == 0:
+        return
+    suspect = values[rows].astype(np.float64)
+    if np.isnan(suspect).any():
+        k, j = _first_index(np.isnan(suspect))
+        i = int(rows[k])
         raise ValueError(f"{name}[{i}, {j}] is NaN (row {i}, column {j})")
-    if np.isposinf(values).any():
-        i, j = _first_index(np.isposinf(values))
+    if np.isposinf(suspect).any():
+        k, j = _first_index(np.isposinf(suspect))
+        i = int(rows[k])
         raise ValueError(
             f"{name}[{i}, {j}] is +inf (row {i}, column {j}); likelihoods must be finite"
         )
-    empty = np.all(np.isneginf(values), axis=1)
-    if empty.any():
-        i = int(np.argmax(empty))
-        raise ValueError(
-            f"row {i} of {name} is -inf in every column (zero likelihood under every grid "
-            "point): no mixing distribution on this grid gives it positive likelihood"
-        )
+    i = int(rows[0])
+    raise ValueError(
+        f"row {i} of {name} is -inf in every column (zero likelihood under every grid "
+        "point): no mixing distribution on this grid gives it positive likelihood"
+    )
 
 
 def check_weights(weights, n: int, name: str = "weights"):
