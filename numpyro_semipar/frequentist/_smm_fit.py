@@ -2,9 +2,10 @@
 
 A fit is a sequence of stages with a fixed weight W (identity, then estimated optimal or
 diagonal weights for two-step and iterated GMM); each stage runs every start and keeps the
-best criterion. A JAX simulator's stage is one compiled call per start
-(:func:`~numpyro_semipar.frequentist._smm_functions.make_stage`); a callback simulator's is
-a scipy run with scaled finite differences.
+best criterion. A JAX simulator's start is a compiled solve
+(:func:`~numpyro_semipar.frequentist._smm_functions.make_solver`) and a compiled evaluation of
+the errors and their Jacobian at the solution; a callback simulator's is a scipy run with
+scaled finite differences.
 """
 
 from __future__ import annotations
@@ -159,16 +160,18 @@ def _stage(ctx, flats, weight, show, names, *, check):
 
 def _solve_jax(ctx, flat, weight, names, *, check) -> dict:
     smm, layout, m_data, box = ctx["smm"], ctx["layout"], ctx["m_data"], ctx["box"]
+    fns = smm._functions(layout)
+    if check:
+        # Raise on a flat criterion instead of letting the solver return the start.
+        _, jac0, _ = fns["evaluate"](jnp.asarray(flat), smm.draws, m_data)
+        check_jacobian(np.asarray(jac0), layout.flat_names, names)
     exact = ctx["exact"]
-    stage = smm._functions(layout)["stage_root" if exact else "stage"]
-    out = stage(
+    x, ok, steps = fns["root" if exact else "minimise"](
         jnp.asarray(box.to_unconstrained(flat)), smm.draws, m_data, jnp.asarray(weight),
         jnp.asarray(box.lower), jnp.asarray(box.upper),
     )  # fmt: skip
-    out = {key: np.asarray(value) for key, value in out.items()}
-    if check:
-        check_jacobian(out["jacobian_start"], layout.flat_names, names)
-    x, g = out["x"].astype(np.float64), out["g"]
+    g, jac, sims = (np.asarray(v) for v in fns["evaluate"](x, smm.draws, m_data))
+    x = np.asarray(x, dtype=np.float64)
     if exact:
         tol = 1.0 if smm.error == "percent" else 1.0 + np.abs(m_data)
         # A root is a root: judge by the moment equations, not by the solver's step test.
@@ -177,10 +180,10 @@ def _solve_jax(ctx, flat, weight, names, *, check) -> dict:
             f"no root found (max |g| = {np.max(np.abs(g)):.3g})"
         )  # fmt: skip
     else:
-        ok = bool(out["success"]) and bool(np.all(np.isfinite(x)))
+        ok = bool(ok) and bool(np.all(np.isfinite(x)))
         msg = "BFGS converged" if ok else "BFGS did not converge (step limit or failure)"
-    return {"x": x, "converged": ok, "num_steps": int(out["num_steps"]), "message": msg,
-            "g": g, "jacobian": out["jacobian"], "sim_errors": out["sim_errors"]}  # fmt: skip
+    return {"x": x, "converged": ok, "num_steps": int(steps), "message": msg, "g": g,
+            "jacobian": jac, "sim_errors": sims}  # fmt: skip
 
 
 def _solve_scipy(ctx, flat, weight) -> dict:

@@ -6,10 +6,10 @@ the same shape (:meth:`SMM.with_draws`) and other data reuse the compiled code. 
 moments are a chunked, fused reduction over the S draws
 (:func:`~numpyro_semipar.moments.simulated_moments`).
 
-The fit itself is one compiled call per start and stage (:func:`make_stage`): the Jacobian
-at the start (for the flat-criterion check), the solve (BFGS, or Levenberg–Marquardt for a
-root), and the errors,
-per-simulation errors and Jacobian at the solution that the covariance needs.
+A fit compiles two functions: the solver of one start (:func:`make_solver`: BFGS, or
+Levenberg–Marquardt for a root) and ``evaluate``, which returns the errors, their Jacobian and
+the per-simulation errors in one forward-mode pass (at the start for the flat-criterion check,
+and at the solution for the covariance).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["build_functions", "float64_tree", "num_obs"]
 
 
 def build_functions(simulate, moments, error: str, layout, *, callback: bool, solver_options):
-    """Compiled error, criterion, Jacobian and (JAX simulators) fit-stage functions.
+    """Compiled error, criterion, Jacobian and (JAX simulators) solver functions.
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ def build_functions(simulate, moments, error: str, layout, *, callback: bool, so
         Parameter layout (flat vector <-> dict).
     callback : bool
         Whether ``simulate`` is a :class:`~numpyro_semipar.moments.CallbackSimulator` (no
-        autodiff: no ``jacobian`` and ``stage`` entries).
+        autodiff: no ``evaluate``, ``jacobian`` and solver entries).
     solver_options : dict
         ``rtol``, ``atol`` and ``max_steps`` of the solver.
 
@@ -49,8 +49,9 @@ def build_functions(simulate, moments, error: str, layout, *, callback: bool, so
     dict of str to callable
         ``errors(flat, draws, m_data) -> (R,)``, ``sim_errors(...) -> (S, R)``,
         ``criterion(flat, draws, m_data, weight)`` and, for JAX simulators,
-        ``jacobian(flat, draws, m_data) -> (R, K)`` and the fit stages ``stage`` (minimise
-        the criterion) and ``stage_root`` (exactly identified) of :func:`make_stage`.
+        ``evaluate(flat, draws, m_data) -> (g, G, sim_errors)`` (one forward-mode pass),
+        ``jacobian(...) -> (R, K)`` and the solvers ``minimise`` and ``root`` of
+        :func:`make_solver`.
     """
 
     def sim_errors(flat, draws, m_data):
@@ -71,81 +72,60 @@ def build_functions(simulate, moments, error: str, layout, *, callback: bool, so
         "criterion": jax.jit(criterion),
     }
     if not callback:
-        fns["jacobian"] = jax.jit(jax.jacfwd(errors))
-        # jax.jit compiles on first call: only the stage kind a problem uses is compiled.
-        fns["stage"] = jax.jit(make_stage(sim_errors, exact=False, **solver_options))
-        fns["stage_root"] = jax.jit(make_stage(sim_errors, exact=True, **solver_options))
+
+        def evaluate(flat, draws, m_data):
+            def fn(x):
+                sims = sim_errors(x, draws, m_data)
+                return jnp.mean(sims, axis=0), sims
+
+            jac, sims = jax.jacfwd(fn, has_aux=True)(flat)
+            return jnp.mean(sims, axis=0), jac, sims
+
+        evaluate = jax.jit(evaluate)
+        fns["evaluate"] = evaluate
+        fns["jacobian"] = lambda flat, draws, m_data: evaluate(flat, draws, m_data)[1]
+        # jax.jit compiles on first call: only the solver a problem uses is compiled.
+        fns["minimise"] = jax.jit(make_solver(errors, exact=False, **solver_options))
+        fns["root"] = jax.jit(make_solver(errors, exact=True, **solver_options))
     return fns
 
 
-def make_stage(
-    sim_errors: Callable, *, exact: bool, rtol: float, atol: float, max_steps: int
+def make_solver(
+    errors: Callable, *, exact: bool, rtol: float, atol: float, max_steps: int
 ) -> Callable:
-    """One start of one SMM stage as a single traceable function.
+    """Solver of one start of one SMM stage, traceable.
 
-    ``stage(z0, draws, m_data, weight, lower, upper)`` solves over the unconstrained ``z``
-    (θ = bounds(z)): BFGS on the criterion ``g(θ)ᵀWg(θ)``, normalised by its value at the
-    start so the solver's tolerances mean the same whatever the scale of W and the moments;
-    or, when ``exact``, Levenberg–Marquardt to a root of g(θ) = 0 (W is then irrelevant).
-
-    It returns a dict with the solution ``x``, ``success``, ``num_steps``, the errors ``g``,
-    the Jacobian ``jacobian`` and the per-simulation errors ``sim_errors`` at ``x``, and the
-    Jacobian at the start, ``jacobian_start``. When that has a zero or non-finite column the
-    solve is skipped (the caller raises the flat-criterion error).
+    ``solve(z0, draws, m_data, weight, lower, upper) -> (x, success, num_steps)`` works over
+    the unconstrained ``z`` (θ = bounds(z)): BFGS on the criterion ``g(θ)ᵀWg(θ)``, normalised
+    by its value at the start so the solver's tolerances mean the same whatever the scale of W
+    and the moments; or, when ``exact``, Levenberg–Marquardt to a root of g(θ) = 0 (W is then
+    irrelevant).
     """
 
-    def errors(flat, draws, m_data):
-        return jnp.mean(sim_errors(flat, draws, m_data), axis=0)
-
-    def errors_and_jacobian(flat, draws, m_data):
-        def fn(x):
-            sims = sim_errors(x, draws, m_data)
-            return jnp.mean(sims, axis=0), sims
-
-        jac, sims = jax.jacfwd(fn, has_aux=True)(flat)
-        return jnp.mean(sims, axis=0), jac, sims
-
-    def stage(z0, draws, m_data, weight, lower, upper):
+    def solve(z0, draws, m_data, weight, lower, upper):
         bounds = Bounds(lower, upper)
-        g0, jac0, _ = errors_and_jacobian(bounds.to_constrained(z0), draws, m_data)
-        flat = jnp.any(jnp.all(jac0 == 0.0, axis=0)) | ~jnp.all(jnp.isfinite(jac0))
         options = {"rtol": rtol, "atol": atol, "max_steps": max_steps}
+        if exact:
 
-        def root(z):
-            def residuals(zz, args):
-                return errors(bounds.to_constrained(zz), *args)
+            def residuals(z, args):
+                return errors(bounds.to_constrained(z), *args)
 
-            return least_squares_jax(residuals, z, (draws, m_data), **options)
-
-        def minimise(z):
+            z, ok, steps = least_squares_jax(residuals, z0, (draws, m_data), **options)
+        else:
+            g0 = errors(bounds.to_constrained(z0), draws, m_data)
             crit0 = g0 @ weight @ g0
             scale = jnp.where(jnp.isfinite(crit0) & (crit0 > 0.0), crit0, 1.0)
 
-            def objective(zz, args):
-                g = errors(bounds.to_constrained(zz), *args)
+            def objective(z, args):
+                g = errors(bounds.to_constrained(z), *args)
                 # Non-finite values become +inf so the line search rejects the step.
                 value = (g @ weight @ g) / scale
                 return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-            return minimise_jax(objective, z, (draws, m_data), **options)
+            z, ok, steps = minimise_jax(objective, z0, (draws, m_data), **options)
+        return bounds.to_constrained(z), ok, steps
 
-        def skip(z):
-            return z, jnp.array(False), jnp.array(0)
-
-        z, ok, steps = jax.lax.cond(flat, skip, root if exact else minimise, z0)
-        x = bounds.to_constrained(z)
-        g, jac, sims = errors_and_jacobian(x, draws, m_data)
-        return {
-            "x": x,
-            "success": ok,
-            "num_steps": steps,
-            "g": g,
-            "jacobian": jac,
-            "sim_errors": sims,
-            "jacobian_start": jac0,
-        }
-
-    return stage
+    return solve
 
 
 def float64_tree(tree):
