@@ -93,3 +93,45 @@ def test_bad_input_is_named():
         train_surrogate(x, np.arange(10.0), activation="swish!", progress_bar=False)
     with pytest.raises(ValueError, match="too few"):
         train_surrogate(x[:2], np.array([0.0, -np.inf]), progress_bar=False)
+    with pytest.raises(ValueError, match="whitening"):
+        train_surrogate(x, np.arange(10.0), whitening="zca!", progress_bar=False)
+
+
+@pytest.mark.parametrize("whitening", ["pca", "cholesky"])
+def test_whitening_decorrelates_the_training_inputs(whitening):
+    # strongly correlated inputs on very different scales (a ridge, as in DSGE posteriors)
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(2000, 3))
+    x = np.column_stack([z[:, 0], 1e3 * (z[:, 0] + 0.05 * z[:, 1]), 1e-3 * z[:, 2] + 5.0])
+    y = -0.5 * np.sum(z**2, axis=1)
+    surrogate = train_surrogate(
+        x,
+        y,
+        trim_fraction=0.0,
+        hidden_sizes=(8,),
+        num_epochs=1,
+        whitening=whitening,
+        progress_bar=False,
+    )
+    assert surrogate.info.whitening == whitening
+    # the network sees (x - mean) @ T: unit covariance on the training inputs (the split keeps
+    # 90% of the points, so allow sampling error of the held-out 10%)
+    u = (x - np.asarray(surrogate.input_mean, np.float64)) @ np.asarray(
+        surrogate.input_transform, np.float64
+    )
+    np.testing.assert_allclose(np.cov(u, rowvar=False), np.eye(3), atol=0.1)
+    standardized = train_surrogate(
+        x, y, hidden_sizes=(8,), num_epochs=1, whitening="standardize", progress_bar=False
+    )
+    assert standardized.input_transform is None
+    corr = np.corrcoef(
+        (x - np.asarray(standardized.input_mean)) / np.asarray(standardized.input_scale),
+        rowvar=False,
+    )
+    assert abs(corr[0, 1]) > 0.99  # per-coordinate scaling keeps the ridge
+
+
+def test_history_has_a_clock(trained):
+    info = trained[2].info
+    assert len(info.history_seconds) == len(info.history) == info.num_epochs
+    assert np.all(np.diff(info.history_seconds) > 0) and info.cpu_seconds > 0

@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pytest
 from blackjax.util import run_inference_algorithm
 from numpyro.infer import MCMC
 from numpyro.infer.util import initialize_model
@@ -12,6 +13,7 @@ from numpyro_semipar.mcmc import (
     SurrogateMH,
     decision_errors,
     importance_diagnostics,
+    train_surrogate,
 )
 from numpyro_semipar.mcmc import blackjax as nsb
 
@@ -132,3 +134,62 @@ def test_importance_reweighting_pareto_k(rng_key):
     )
     assert bad.pareto_k > 0.7
     assert bad.ess_fraction < good.ess_fraction
+
+
+_TWO_DEVICES_SCRIPT = """
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+import numpy as np
+from numpyro_semipar.mcmc import blackjax as nsb
+
+target = lambda x: -0.5 * jnp.sum(x**2) - 0.1 * jnp.sum(x**4)
+factor = jnp.linalg.cholesky(jnp.array([[1.0, 0.3], [0.3, 0.5]]))
+starts = jnp.array([[0.5, -0.5], [0.0, 1.0], [-1.0, 0.2], [0.3, 0.3]])
+key = jax.random.key(3)
+split = nsb.sample_surrogate_chains(key, target, starts, factor, 300, thin=3, block_size=150)
+one = nsb.sample_surrogate_chains(
+    key, target, starts, factor, 300, thin=3, block_size=150, devices=jax.devices()[:1]
+)
+assert len(split.positions.sharding.device_set) == 2
+assert len(one.positions.sharding.device_set) == 1
+np.testing.assert_array_equal(np.asarray(split.positions), np.asarray(one.positions))
+np.testing.assert_array_equal(np.asarray(split.acceptance_rate), np.asarray(one.acceptance_rate))
+# three chains do not split over two devices: one device, same chains as before
+three = nsb.sample_surrogate_chains(key, target, starts[:3], factor, 300, thin=3)
+assert len(three.positions.sharding.device_set) == 1
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_chains_split_over_cpu_devices_are_the_same_chains():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _TWO_DEVICES_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "ok"
+
+
+def test_fast_chains_take_a_trained_surrogate(rng_key):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 2))
+    y = -0.5 * np.sum(x**2, axis=1)
+    surrogate = train_surrogate(
+        x, y, hidden_sizes=(8,), num_epochs=2, batch_size=64, progress_bar=False
+    )
+    factor = jnp.eye(2, dtype=jnp.float32)
+    starts = jnp.zeros((3, 2), jnp.float32)
+    runs = [
+        nsb.sample_surrogate_chains(rng_key, fn, starts, factor, 50)
+        for fn in (surrogate, surrogate.flat_logdensity, lambda z: surrogate(z))
+    ]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.positions, runs[0].positions)
+    # the recorded log densities are the surrogate's at the recorded positions
+    np.testing.assert_allclose(
+        runs[0].logdensities, surrogate(runs[0].positions), rtol=1e-5, atol=1e-5
+    )

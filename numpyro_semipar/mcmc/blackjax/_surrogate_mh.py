@@ -15,13 +15,18 @@ vectorised with :func:`jax.vmap`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.base import SamplingAlgorithm
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .._surrogate import Surrogate
 from . import _random_walk
 
 __all__ = [
@@ -89,32 +94,34 @@ class SurrogateChains(NamedTuple):
     final_logdensity: jax.Array
 
 
-def _build_block(logdensity_fn, thin: int, unroll: int, single: bool):
-    # Batched chains are written time-major by hand: a vmap over a scan would slice the
-    # pre-drawn arrays along a non-leading axis at every step, which costs more than the MLP.
+def _draws(keys, factor, dimension, dtype, single):
+    # Per step: split(key) -> (proposal key, accept key), as the random-walk kernel does.
+    def one(key):
+        key_proposal, key_accept = jax.random.split(key)
+        noise = jax.random.normal(key_proposal, (dimension,), dtype)
+        noise = factor @ noise if factor.ndim == 2 else factor * noise
+        log_uniform = jnp.log(jax.random.uniform(key_accept, dtype=dtype))
+        return noise.astype(dtype), log_uniform
+
+    if single:
+        return jax.vmap(one)(keys)
+    increments, log_uniform = jax.vmap(jax.vmap(one))(keys)  # (chains, steps, ...)
+    # Time-major: a vmap over a scan would slice the pre-drawn arrays along a non-leading axis
+    # at every step, which costs more than the network.
+    return jnp.swapaxes(increments, 0, 1), jnp.swapaxes(log_uniform, 0, 1)
+
+
+def _chains(logdensity_fn, position, logdensity, keys, factor, thin, unroll, single):
+    """Run one block of steps for one chain (d,) or a batch of chains (C, d)."""
+    # A batch of chains is one batched network evaluation per step ((C, d) @ (d, h) ...).
     evaluate = logdensity_fn if single else jax.vmap(logdensity_fn)
-
-    def draws(keys, factor, dimension, dtype):
-        # Per step: split(key) -> (proposal key, accept key), as the random-walk kernel does.
-        def one(key):
-            key_proposal, key_accept = jax.random.split(key)
-            noise = jax.random.normal(key_proposal, (dimension,), dtype)
-            if factor.ndim == 2:
-                noise = factor @ noise
-            else:
-                noise = factor * noise
-            log_uniform = jnp.log(jax.random.uniform(key_accept, dtype=dtype))
-            return noise.astype(dtype), log_uniform
-
-        if single:
-            return jax.vmap(one)(keys)
-        increments, log_uniform = jax.vmap(jax.vmap(one))(keys)  # (chains, steps, ...)
-        return jnp.swapaxes(increments, 0, 1), jnp.swapaxes(log_uniform, 0, 1)
+    increments, log_uniform = _draws(keys, factor, position.shape[-1], position.dtype, single)
 
     def step(carry, xs):
         x, lx, accepted = carry
         increment, log_u = xs
         y = x + increment
+        # Only the proposal is evaluated: the current value is carried.
         ly = evaluate(y).astype(lx.dtype)
         ly = jnp.where(jnp.isnan(ly), -jnp.inf, ly)
         accept = log_u < ly - lx
@@ -132,45 +139,62 @@ def _build_block(logdensity_fn, thin: int, unroll: int, single: bool):
         carry, _ = jax.lax.scan(step, carry, xs, unroll=unroll)
         return carry, (carry[0], carry[1])
 
-    def chains(position, logdensity, keys, factor):
-        increments, log_uniform = draws(keys, factor, position.shape[-1], position.dtype)
-        carry = (position, logdensity, jnp.zeros(logdensity.shape, jnp.int32))
-        if thin == 1:
-            carry, trace = jax.lax.scan(record_one, carry, (increments, log_uniform), unroll=unroll)
-        else:
-            num = increments.shape[0] // thin
-            xs = (
-                increments.reshape(num, thin, *increments.shape[1:]),
-                log_uniform.reshape(num, thin, *log_uniform.shape[1:]),
-            )
-            carry, trace = jax.lax.scan(record_thinned, carry, xs)
-        if not single:  # back to chain-major
-            trace = (jnp.swapaxes(trace[0], 0, 1), jnp.swapaxes(trace[1], 0, 1))
-        return carry, trace
-
-    return chains
+    carry = (position, logdensity, jnp.zeros(logdensity.shape, jnp.int32))
+    if thin == 1:
+        carry, trace = jax.lax.scan(record_one, carry, (increments, log_uniform), unroll=unroll)
+    else:
+        num = increments.shape[0] // thin
+        xs = (
+            increments.reshape(num, thin, *increments.shape[1:]),
+            log_uniform.reshape(num, thin, *log_uniform.shape[1:]),
+        )
+        carry, trace = jax.lax.scan(record_thinned, carry, xs)
+    if not single:  # back to chain-major
+        trace = (jnp.swapaxes(trace[0], 0, 1), jnp.swapaxes(trace[1], 0, 1))
+    return carry, trace
 
 
-# Compiled blocks, keyed by the identity of the log density (kept alive here so that the id is
-# not reused): repeated calls with the same surrogate do not recompile.
-_CACHE: dict[tuple, tuple] = {}
-_CACHE_SIZE = 8
+@eqx.filter_jit
+def _run_block(logdensity_fn, position, logdensity, keys, factor, thin, unroll, single, mesh):
+    # filter_jit: the arrays of a pytree log density (a Surrogate, or its bound method) are
+    # arguments, so a retrained surrogate of the same architecture reuses the compiled block;
+    # a plain function is static (hashed by identity).
+    if mesh is None:
+        return _chains(logdensity_fn, position, logdensity, keys, factor, thin, unroll, single)
+    # Chains split over several devices (e.g. CPU cores after
+    # numpyro.set_host_device_count): each device runs its share of the chains, concurrently.
+    arrays, static = eqx.partition(logdensity_fn, eqx.is_array)
+    chains = PartitionSpec("chains")
+
+    def shard(arrays, position, logdensity, keys, factor):
+        fn = eqx.combine(arrays, static)
+        return _chains(fn, position, logdensity, keys, factor, thin, unroll, single)
+
+    return jax.shard_map(
+        shard,
+        mesh=mesh,
+        in_specs=(PartitionSpec(), chains, chains, chains, PartitionSpec()),
+        out_specs=((chains, chains, chains), (chains, chains)),
+        check_vma=False,
+    )(arrays, position, logdensity, keys, factor)
 
 
-def _compiled_block(logdensity_fn, thin: int, unroll: int, single: bool) -> tuple:
-    key = (id(logdensity_fn), thin, unroll, single)
-    if key in _CACHE:
-        return _CACHE[key][1]
-    run = jax.jit(_build_block(logdensity_fn, thin, unroll, single))
-    # A plain function wrapping the surrogate: bound methods of equinox modules cannot be
-    # hashed by jax.jit.
-    evaluate = jax.jit(
-        (lambda x: logdensity_fn(x)) if single else jax.vmap(lambda x: logdensity_fn(x))
-    )
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (logdensity_fn, (run, evaluate))
-    return run, evaluate
+@eqx.filter_jit
+def _evaluate(logdensity_fn, position):
+    if position.ndim == 1:
+        return logdensity_fn(position)
+    return jax.vmap(logdensity_fn)(position)
+
+
+def _chain_mesh(devices, num_chains: int):
+    """Build a 1-D mesh over as many of ``devices`` as divide the number of chains (or None)."""
+    if devices is None:
+        devices = jax.local_devices()
+    devices = list(devices)
+    count = max((k for k in range(1, len(devices) + 1) if num_chains % k == 0), default=1)
+    if count < 2:
+        return None
+    return Mesh(np.array(devices[:count]), ("chains",))
 
 
 def sample_surrogate_chains(
@@ -183,20 +207,23 @@ def sample_surrogate_chains(
     thin: int = 1,
     block_size: int = 20_000,
     unroll: int = 4,
+    devices: Sequence[jax.Device] | None = None,
 ) -> SurrogateChains:
     """Run random-walk MH on a surrogate, fast: one chain or many vectorised chains.
 
     With ``initial_position`` of shape (d,), the chain equals
     ``run_inference_algorithm(rng_key, random_walk(f, cholesky=L), num_steps, initial_state)``
     step for step (same keys, same decisions). With shape (num_chains, d), chain ``c`` uses
-    ``jax.random.split(rng_key, num_chains)[c]``.
+    ``jax.random.split(rng_key, num_chains)[c]``, whatever the devices.
 
     Parameters
     ----------
     rng_key : jax.Array
         PRNG key.
     surrogate_logdensity_fn : callable
-        ``(d,) array -> scalar``; jittable.
+        ``(d,) array -> scalar``; jittable. A :class:`~numpyro_semipar.mcmc.Surrogate` (or its
+        ``flat_logdensity``) is passed to the compiled block as an argument, so surrogates of
+        the same architecture share one compilation.
     initial_position : array of shape (d,) or (num_chains, d)
         Starting points (their dtype is the chain's dtype; use float32 for speed).
     proposal_cholesky : array of shape (d, d) or (d,)
@@ -210,6 +237,12 @@ def sample_surrogate_chains(
         down to a multiple of ``thin``.
     unroll : int
         Unrolling of the inner scan (fewer loop overheads per step).
+    devices : sequence of jax.Device, optional
+        Devices to split the chains over (default: all local devices of the default backend;
+        the largest number of them that divides ``num_chains`` is used). On a CPU, JAX has one
+        device, which runs on one core; ``numpyro.set_host_device_count(n)`` (or
+        ``jax.config.update("jax_num_cpu_devices", n)``) before JAX starts gives ``n`` devices,
+        and the chains then run on ``n`` cores concurrently.
 
     Returns
     -------
@@ -232,21 +265,29 @@ def sample_surrogate_chains(
             f"got {factor.shape}"
         )
     single = position.ndim == 1
-    run_block, evaluate = _compiled_block(surrogate_logdensity_fn, thin, int(unroll), single)
+    mesh = None if single else _chain_mesh(devices, position.shape[0])
+    fn = _static_free(surrogate_logdensity_fn)
     if single:
         step_keys = jax.random.split(rng_key, num_steps)
     else:
         chain_keys = jax.random.split(rng_key, position.shape[0])
         step_keys = jax.vmap(lambda k: jax.random.split(k, num_steps))(chain_keys)
     block = max(thin, (int(block_size) // thin) * thin)
-    logdensity = evaluate(position).astype(position.dtype)
+    logdensity = _evaluate(fn, position).astype(position.dtype)
     logdensity = jnp.where(jnp.isnan(logdensity), -jnp.inf, logdensity)
-    traces_x, traces_l, accepted = [], [], 0
     x, lx = position, logdensity
+    if mesh is not None:
+        by_chain = NamedSharding(mesh, PartitionSpec("chains"))
+        x, lx = jax.device_put((x, lx), by_chain)
+    traces_x, traces_l, accepted = [], [], 0
     axis = 0 if single else 1
     for start in range(0, num_steps, block):
         keys = step_keys[start : start + block] if single else step_keys[:, start : start + block]
-        (x, lx, count), (tx, tl) = run_block(x, lx, keys, factor)
+        if mesh is not None:
+            keys = jax.device_put(keys, by_chain)
+        (x, lx, count), (tx, tl) = _run_block(
+            fn, x, lx, keys, factor, thin, int(unroll), single, mesh
+        )
         accepted = accepted + count
         traces_x.append(tx)
         traces_l.append(tl)
@@ -257,3 +298,13 @@ def sample_surrogate_chains(
         final_position=x,
         final_logdensity=lx,
     )
+
+
+def _static_free(fn):
+    """Drop a surrogate's training report (static metadata) so it does not key the cache."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(fn, Surrogate) and fn.info is not None:
+        return dataclasses.replace(fn, info=None)
+    if isinstance(owner, Surrogate) and owner.info is not None:
+        return getattr(dataclasses.replace(owner, info=None), fn.__name__)
+    return fn
