@@ -53,9 +53,8 @@ class SMM:
         Names of the R moments (used in messages and reports).
     optimizer : {"nelder-mead", "l-bfgs-b"}
         Only for callback simulators: derivative-free Nelder–Mead (default) or L-BFGS-B with
-        scaled finite differences. JAX simulators always use autodiff: Levenberg–Marquardt
-        on the weighted moment residuals Lᵀg(θ), W = LLᵀ (a root of g when exactly
-        identified).
+        scaled finite differences. JAX simulators always use autodiff: BFGS on the criterion,
+        or Levenberg–Marquardt to a root of g(θ) = 0 when exactly identified.
     rtol, atol : float
         Solver tolerances.
     max_steps : int
@@ -69,6 +68,12 @@ class SMM:
     estimator raises :class:`~numpyro_semipar.moments.FlatCriterionError` instead of returning
     the starting point. Covariances include the simulation factor 1 + N/(S N_s)
     (:mod:`numpyro_semipar.moments._covariance`).
+
+    The simulated moments are a chunked reduction over the S draws
+    (:func:`~numpyro_semipar.moments.simulated_moments`), so no (S, N, R) array of moment
+    contributions is materialised; a fit compiles one solver and one ``evaluate`` (errors,
+    Jacobian and per-simulation errors in one forward-mode pass), reused by every start, stage
+    and later fit with data, draws and weights of the same shapes.
 
     Examples
     --------
