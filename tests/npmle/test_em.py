@@ -51,3 +51,11 @@ def test_em_bad_input_is_rejected():
     ll[6] = -np.inf
     with pytest.raises(ValueError, match="row 6 of log_lik"):
         em(ll)
+
+
+def test_em_invalid_values_under_jit_give_status():
+    ll = gaussian_location_problem(np.random.default_rng(2), 20, 5)
+    ll[3, 1] = np.nan
+    res = jax.jit(lambda x: em(x, max_iter=5, warn=False))(ll)
+    assert int(res.status) == SolverStatus.INVALID_INPUT
+    assert np.all(np.isnan(res.mixing_weights)) and np.isnan(float(res.loglik))

@@ -186,10 +186,14 @@ def test_float32_input_warns_and_traced_float32_without_x64_raises(base):
             jax.jit(lambda x: mixsqp(x).loglik)(ll32)
 
 
-def test_invalid_values_under_jit_give_status_not_garbage(base):
+@pytest.mark.parametrize(
+    ("row", "col", "value"), [(2, 3, np.nan), (N - 1, 0, np.inf), (7, slice(None), -np.inf)]
+)
+def test_invalid_values_under_jit_give_status_not_garbage(base, row, col, value):
     ll = base.copy()
-    ll[2, 3] = np.nan
+    ll[row, col] = value
     res = jax.jit(mixsqp)(jnp.asarray(ll))
     assert int(res.status) == SolverStatus.INVALID_INPUT
     assert not bool(res.converged)
     assert np.all(np.isnan(res.mixing_weights))
+    assert np.isnan(float(res.loglik))
