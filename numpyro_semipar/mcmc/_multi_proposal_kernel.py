@@ -65,6 +65,17 @@ class MultiProposalMH(CovarianceAdaptiveAdapter):
     evaluation_callback : callable, optional
         ``f(points, logdensities)`` called with the ``N`` proposals (leading axis ``N``) and their
         log densities at every iteration.
+    batch_evaluation : {"vmap", "threads"} or callable
+        How the ``N`` proposals are evaluated, always as one call per iteration (the current
+        point's log density is carried in the state, never recomputed): ``"vmap"`` (default)
+        vectorises the potential with ``jax.vmap``; ``"threads"`` splits the batch over a
+        thread pool with one thread per CPU
+        (:func:`~numpyro_semipar.mcmc.blackjax.threaded_evaluator`), so that the cores of a CPU
+        share one chain's batch; or an evaluator ``f(logdensity_fn, positions)`` such as
+        ``threaded_evaluator(num_threads=2)``. ``"threads"`` pays off for latency-bound log
+        densities costing a millisecond or more on an otherwise idle multi-core CPU (see
+        ``docs/mcmc_kernels.md`` for measurements); it is not differentiable and, with
+        ``chain_method="vectorized"``, evaluates the chains' batches one after the other.
 
     Notes
     -----
@@ -91,6 +102,7 @@ class MultiProposalMH(CovarianceAdaptiveAdapter):
         learning_rate_exponent: float = 0.6,
         init_strategy: Callable = init_to_uniform,
         evaluation_callback: Callable | None = None,
+        batch_evaluation: Any = "vmap",
     ):
         if isinstance(num_proposals, bool) or int(num_proposals) != num_proposals:
             raise TypeError(f"`num_proposals` must be an integer, got {num_proposals!r}")
@@ -116,7 +128,8 @@ class MultiProposalMH(CovarianceAdaptiveAdapter):
             evaluation_callback=evaluation_callback,
         )
         self._algorithm_init = _multi_proposal.init
-        self._kernel = _multi_proposal.build_kernel(self.num_proposals)
+        self.batch_evaluation = batch_evaluation
+        self._kernel = _multi_proposal.build_kernel(self.num_proposals, batch_evaluation)
 
     def adaptation_points(self, algorithm_state, info):
         """Return all ``N + 1`` points with their stationary weights."""

@@ -19,6 +19,8 @@ from ._adaptation import covariance_adaptation_restart as covariance_adaptation_
 from ._adaptation import covariance_adaptation_update as covariance_adaptation_update
 from ._adaptation import mode_start as mode_start
 from ._adaptation import optimal_scale as optimal_scale
+from ._batch_evaluation import threaded_evaluator as threaded_evaluator
+from ._batch_evaluation import vmap_evaluator as vmap_evaluator
 from ._delayed_acceptance import DelayedAcceptanceInfo as DelayedAcceptanceInfo
 from ._delayed_acceptance import DelayedAcceptanceState as DelayedAcceptanceState
 from ._multi_proposal import MultiProposalInfo as MultiProposalInfo
@@ -71,4 +73,6 @@ __all__ = [
     "proposal_cholesky",
     "random_walk",
     "rao_blackwell_mean",
+    "threaded_evaluator",
+    "vmap_evaluator",
 ]

@@ -4,7 +4,8 @@ One iteration, from the current point ``x_I``:
 
 1. draw an auxiliary point ``z ~ N(x_I, Σ)``;
 2. draw ``N`` proposals ``x_1, …, x_N`` i.i.d. from ``N(z, Σ)`` and evaluate the target on all of
-   them as *one vmapped batch* (the only target evaluations of the iteration);
+   them as *one batch* (the only target evaluations of the iteration): one ``jax.vmap`` call, or
+   chunks on a thread pool (``batch_evaluation="threads"``, :func:`threaded_evaluator`);
 3. with a symmetric kernel the joint density of the ``N + 1`` points given that ``x_j`` generated
    ``z`` is ``π(x_j) Π_k κ(z, x_k)``, so the stationary distribution of the index over the points
    is ``p_j ∝ π(x_j)``; draw ``N`` indices i.i.d. from ``p`` (each drawn point is one output draw);
@@ -30,7 +31,8 @@ import jax
 import jax.numpy as jnp
 from blackjax.base import SamplingAlgorithm
 
-from ._proposals import flatten_position, gaussian_step
+from ._batch_evaluation import _check_evaluator
+from ._proposals import flatten_position
 from ._random_walk import _factor_for, _safe_logdensity
 
 __all__ = [
@@ -105,25 +107,30 @@ def init(position: Any, logdensity_fn: Callable[[Any], jax.Array]) -> MultiPropo
     return MultiProposalState(position, _safe_logdensity(logdensity_fn(position)))
 
 
-def build_kernel(num_proposals: int = 16) -> Callable:
+def build_kernel(num_proposals: int = 16, batch_evaluation: Any = "vmap") -> Callable:
     """Build the multi-proposal transition kernel.
 
     Parameters
     ----------
     num_proposals : int
         ``N``, the number of proposals (and of output draws) per iteration.
+    batch_evaluation : {"vmap", "threads"} or callable
+        How the ``N`` proposals are evaluated: ``"vmap"`` (one ``jax.vmap`` call), ``"threads"``
+        (:func:`~numpyro_semipar.mcmc.blackjax.threaded_evaluator` with one thread per CPU), or
+        an evaluator ``f(logdensity_fn, positions) -> logdensities``. Either way the batch is
+        one call per iteration and the current point is never re-evaluated.
 
     Returns
     -------
     callable
         ``kernel(rng_key, state, logdensity_fn, proposal_cholesky) -> (state, info)``;
         ``proposal_cholesky`` is the lower-triangular factor of the Gaussian kernel ``κ``'s
-        covariance (used for both the auxiliary point and the proposals). ``logdensity_fn`` is
-        applied with ``jax.vmap`` to the batch of ``N`` proposals.
+        covariance (used for both the auxiliary point and the proposals).
     """
     num_proposals = int(num_proposals)
     if num_proposals < 1:
         raise ValueError(f"`num_proposals` must be a positive integer, got {num_proposals}")
+    evaluate = _check_evaluator(batch_evaluation)
 
     def kernel(
         rng_key: jax.Array,
@@ -132,10 +139,15 @@ def build_kernel(num_proposals: int = 16) -> Callable:
         proposal_cholesky: jax.Array,
     ) -> tuple[MultiProposalState, MultiProposalInfo]:
         key_auxiliary, key_proposals, key_indices = jax.random.split(rng_key, 3)
-        auxiliary = gaussian_step(key_auxiliary, state.position, proposal_cholesky)
-        keys = jax.random.split(key_proposals, num_proposals)
-        proposals = jax.vmap(lambda key: gaussian_step(key, auxiliary, proposal_cholesky))(keys)
-        proposal_logdensities = _safe_logdensity(jax.vmap(logdensity_fn)(proposals))
+        flat, unravel = flatten_position(state.position)
+        factor = jnp.asarray(proposal_cholesky, flat.dtype)
+        noise = jax.random.normal(key_auxiliary, flat.shape, flat.dtype)
+        auxiliary = flat + (factor @ noise if factor.ndim == 2 else factor * noise)
+        # All N proposals from one (N, d) normal draw and one matrix product.
+        noise = jax.random.normal(key_proposals, (num_proposals,) + flat.shape, flat.dtype)
+        steps = noise @ factor.T if factor.ndim == 2 else noise * factor
+        proposals = jax.vmap(unravel)(auxiliary + steps)
+        proposal_logdensities = _safe_logdensity(evaluate(logdensity_fn, proposals))
 
         points = jax.tree.map(
             lambda current, new: jnp.concatenate([current[None], new], axis=0),
@@ -149,7 +161,12 @@ def build_kernel(num_proposals: int = 16) -> Callable:
             ]
         )
         weights = jax.nn.softmax(logdensities)
-        indices = jax.random.categorical(key_indices, logdensities, shape=(num_proposals,))
+        # N i.i.d. index draws by inversion of the cumulative weights: N uniforms and a sorted
+        # search, instead of N × (N + 1) Gumbel variates.
+        cumulative = jnp.cumsum(weights)
+        uniforms = jax.random.uniform(key_indices, (num_proposals,), cumulative.dtype)
+        indices = jnp.searchsorted(cumulative, uniforms * cumulative[-1], side="right")
+        indices = jnp.minimum(indices, num_proposals).astype(jnp.int32)
         last = indices[-1]
         new_state = MultiProposalState(
             position=jax.tree.map(lambda leaf: leaf[last], points),
@@ -177,6 +194,7 @@ def as_top_level_api(
     cholesky: Any = None,
     scale: float = 1.0,
     dimension: int | None = None,
+    batch_evaluation: Any = "vmap",
 ) -> SamplingAlgorithm:
     """Multi-proposal MH with Gaussian kernel ``κ(x, ·) = N(x, scale² Σ)``.
 
@@ -195,13 +213,15 @@ def as_top_level_api(
     dimension : int, optional
         Number of scalar coordinates; needed when neither ``covariance`` (as a vector or
         matrix) nor ``cholesky`` is given.
+    batch_evaluation : {"vmap", "threads"} or callable
+        How the ``N`` proposals are evaluated (see :func:`build_kernel`).
 
     Returns
     -------
     blackjax.base.SamplingAlgorithm
     """
     factor = _factor_for(covariance, cholesky, scale, dimension)
-    kernel = build_kernel(num_proposals)
+    kernel = build_kernel(num_proposals, batch_evaluation)
 
     def init_fn(position: Any, rng_key: jax.Array | None = None) -> MultiProposalState:
         del rng_key
