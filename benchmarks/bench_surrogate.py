@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from numpyro_semipar.mcmc import blackjax as nsb
-from numpyro_semipar.mcmc import train_surrogate
+# numpyro_semipar is imported inside the functions: importing it creates arrays, and the
+# number of CPU devices (--cpu-devices) must be set before JAX creates any.
 
 DIM = 11
 
@@ -45,6 +45,8 @@ def candidates(rng_key, num: int):
     """Every proposal (accepted or not) of 64 RWMH chains on the exact target."""
     chains = 64
     steps = -(-num // chains)
+    from numpyro_semipar.mcmc import blackjax as nsb
+
     algorithm = nsb.random_walk(target, covariance=jnp.full(DIM, 0.6), scale=2.38 / np.sqrt(DIM))
 
     def one(key):
@@ -74,6 +76,8 @@ def _timed(fn, repeats: int = 3):
 
 
 def throughput(surrogate, quick: bool) -> dict:
+    from numpyro_semipar.mcmc import blackjax as nsb
+
     factor = jnp.asarray(0.3 * np.eye(DIM), jnp.float32)
     devices = jax.devices()
     results = {}
@@ -115,6 +119,8 @@ def _at(history, seconds, rmse_level):
 
 
 def training(x, y, quick: bool, seed_json: Path) -> tuple[dict, object]:
+    from numpyro_semipar.mcmc import train_surrogate
+
     options = {"num_epochs": 10} if quick else {}
     ours = train_surrogate(x, y, rng_key=jax.random.key(1), progress_bar=False, **options)
     info = ours.info

@@ -35,8 +35,15 @@ from .._params import ParamLayout
 
 __all__ = ["MLP", "Surrogate", "TrainingInfo", "load_surrogate", "train_surrogate"]
 
+
+def _celu(x: jax.Array) -> jax.Array:
+    # CELU (alpha = 1) with exp(x) - 1 instead of jax.nn.celu's expm1: within 2e-7 of it, and
+    # about 10% faster in the surrogate MH loop on a CPU (XLA's expm1 is the costlier kernel).
+    return jnp.where(x > 0, x, jnp.exp(jnp.minimum(x, 0.0)) - 1.0)
+
+
 _ACTIVATIONS = {
-    "celu": jax.nn.celu,
+    "celu": _celu,
     "silu": jax.nn.silu,
     "gelu": jax.nn.gelu,
     "tanh": jnp.tanh,
