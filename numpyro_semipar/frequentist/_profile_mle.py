@@ -1,8 +1,9 @@
-"""Semi-parametric maximum likelihood: θ by BFGS on the profile likelihood, F by mixSQP."""
+"""Semi-parametric maximum likelihood: θ by damped Newton on the profile likelihood, F by mixSQP."""
 
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from typing import Any, NamedTuple
 
@@ -10,20 +11,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
-from jax.scipy.special import logsumexp
 
 from .._params import param_layout
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
-from ..npmle._derivatives import safe_log
-from ..npmle._profile import (
-    check_rows,
-    evaluate_lclk,
-    group_weights,
-    kkt_residual,
-    profile_pointwise,
-)
+from ..npmle._profile import check_rows, evaluate_lclk, group_weights
+from ..npmle._profile_derivatives import ProfileCurvature, profile_curvature
 from ..reporting import EstimationResult
 from ._maximum_likelihood import covariance_from_scores
 
@@ -144,87 +137,125 @@ def _rebuild(problem: _Problem, flat):
     return eqx.combine(params, problem.static)
 
 
-def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps):
-    """BFGS on the mean profile log-likelihood (pure JAX: jit- and vmap-able over data)."""
-    total_weight = jnp.sum(row_weights)
-
-    def objective(flat, _):
-        log_lik = evaluate_lclk(_rebuild(problem, flat), data, grid)
-        return -profile_pointwise(log_lik, row_weights)[1] / total_weight
-
-    solution = optx.minimise(
-        objective, optx.BFGS(rtol=rtol, atol=atol), flat0, max_steps=max_steps, throw=False
-    )
-    return {
-        "theta": solution.value,
-        "success": solution.result == optx.RESULTS.successful,
-        "num_steps": solution.stats["num_steps"],
-    }
+class _Newton(NamedTuple):
+    theta: jax.Array  # accepted iterate
+    current: ProfileCurvature  # everything at the accepted iterate
+    candidate: jax.Array  # where the next evaluation happens
+    damping: jax.Array
+    num_steps: jax.Array
+    done: jax.Array
 
 
-def _curvature(problem, theta, data, grid, row_weights):
-    """Value, gradient, Hessian and per-observation scores at the estimate.
+# Levenberg-Marquardt damping (relative to the diagonal of the information): start, shrink
+# after an accepted step, growth after a rejected one; and the least acceptable ratio of
+# actual to predicted increase.
+_DAMPING_START = 1.0
+_DAMPING_SHRINK = 0.1
+_DAMPING_GROW = 8.0
+_ACCEPT_RATIO = 1e-4
 
-    The weights are solved for once; derivatives then use :func:`profile_at` (no solver in
-    the derivative program), and the Hessian and scores are built one direction at a time
-    (``lax.map``), so memory stays O(n·m) whatever the number of parameters.
+
+def _newton_step(gradient, hessian, damping):
+    """Damped Newton step ``(N + λ D)⁻¹ g`` with ``N = −H`` made positive definite."""
+    info = -hessian
+    scale = jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(info)), 1e-300))
+    scaled = info / scale[:, None] / scale[None, :]
+    evals, evecs = jnp.linalg.eigh(0.5 * (scaled + scaled.T))
+    # Far from the optimum the profile likelihood need not be concave: negative curvature is
+    # mirrored (the smallest eigenvalue becomes |min|), then the damping is added.
+    floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
+    shift = damping + jnp.maximum(-2.0 * jnp.min(evals), 0.0) + floor
+    coords = evecs.T @ (gradient / scale)
+    step = evecs @ (coords / (evals + shift)) / scale
+    # Increase of the quadratic model along the step.
+    predicted = gradient @ step - 0.5 * step @ (info @ step)
+    return step, predicted
+
+
+def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps, row_chunk):
+    """Damped Newton on the profile log-likelihood with its exact Hessian (pure JAX).
+
+    Every iteration makes one call of :func:`profile_curvature` (the solver warm-started from
+    the weights at the accepted iterate), whose value, gradient, Hessian and scores serve the
+    step, the acceptance test and, at the end, the standard errors: the solver and the
+    derivatives are traced and compiled once, inside one loop.
     """
+    num_groups = row_weights.shape[1]
+    n, k, m = row_weights.shape[0], flat0.shape[0], grid.shape[0]
 
-    def log_lik_at(flat):
+    def log_lik_fn(flat, data):
         return evaluate_lclk(_rebuild(problem, flat), data, grid)
 
-    log_lik = log_lik_at(theta)
-    _, _, mixing = profile_pointwise(jax.lax.stop_gradient(log_lik), row_weights)
-
-    def pointwise(flat):
-        return profile_pointwise(log_lik_at(flat), row_weights, mixing)
-
-    def total(flat):
-        return pointwise(flat)[1]
-
-    row_total = jnp.sum(row_weights, axis=1)
-    members = row_weights > 0
-    log_p = safe_log(mixing)  # (G, m)
-
-    # Curvature with the mixing weights held at their estimate: the textbook information
-    # when F is known. The gap to ``hessian`` is the PSD cost of estimating F.
-    def known_mixing(flat):
-        values = log_lik_at(flat)
-        log_u = jnp.stack(
-            [
-                logsumexp(jnp.where(members[:, [g]], values, 0.0) + log_p[g], axis=1)
-                for g in range(log_p.shape[0])
-            ]
+    def evaluate(theta, init):
+        return profile_curvature(
+            log_lik_fn, theta, data, row_weights, init_mixing=init, row_chunk=row_chunk
         )
-        return jnp.sum(jnp.where(members.T, row_weights.T * log_u, 0.0))
 
-    def column(fn):
-        return lambda v: jax.jvp(fn, (theta,), (v,))[1]
+    def cond(state):
+        return (~state.done) & (state.num_steps < max_steps)
 
-    directions = jnp.eye(theta.shape[0], dtype=theta.dtype)
-    loglik, gradient = jax.value_and_grad(total)(theta)
+    def body(state):
+        new = evaluate(state.candidate, state.current.mixing_weights)
+        old = state.current
+        _, predicted = _newton_step(old.gradient, old.hessian, state.damping)
+        gain = new.loglik - old.loglik
+        first = state.num_steps == 0
+        finite = jnp.isfinite(new.loglik) & jnp.all(jnp.isfinite(new.hessian))
+        # Changes at the level of rounding count as no change (the last steps are tiny).
+        noise = 1e-12 * jnp.abs(old.loglik)
+        accept = finite & (first | (gain >= _ACCEPT_RATIO * predicted - noise))
+        current = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
+        theta = jnp.where(accept, state.candidate, state.theta)
+        good = gain >= 0.75 * predicted
+        damping = jnp.where(
+            accept,
+            jnp.where(good | first, state.damping * _DAMPING_SHRINK, state.damping),
+            jnp.maximum(state.damping * _DAMPING_GROW, 1e-2),
+        )
+        step, _ = _newton_step(current.gradient, current.hessian, damping)
+        # Converged when the (nearly) undamped Newton step from the accepted point is tiny.
+        newton, _ = _newton_step(current.gradient, current.hessian, 0.0)
+        small = jnp.max(jnp.abs(newton)) <= atol + rtol * jnp.max(jnp.abs(theta))
+        done = accept & small
+        return _Newton(theta, current, theta + step, damping, state.num_steps + 1, done)
+
+    placeholder = ProfileCurvature(
+        loglik=jnp.asarray(-jnp.inf),
+        mixing_weights=jnp.full((num_groups, m), 1.0 / m),
+        gradient=jnp.zeros(k),
+        hessian=-jnp.eye(k),
+        hessian_known_mixing=-jnp.eye(k),
+        scores=jnp.zeros((n, k)),
+        kkt_residual=jnp.asarray(jnp.inf),
+    )
+    init = _Newton(
+        flat0,
+        placeholder,
+        flat0,
+        jnp.asarray(_DAMPING_START),
+        jnp.asarray(0),
+        jnp.asarray(False),
+    )
+    final = jax.lax.while_loop(cond, body, init)
+    out = final.current
     return {
-        "loglik": loglik,
-        "mixing": mixing,
-        "gradient": gradient,
-        "hessian": jax.lax.map(column(jax.grad(total)), directions),
-        "hessian_known_mixing": jax.lax.map(column(jax.grad(known_mixing)), directions),
-        "scores": jax.lax.map(column(lambda f: row_total * pointwise(f)[0]), directions).T,
-        "inner_kkt": kkt_residual(log_lik, row_weights, mixing),
+        "theta": final.theta,
+        "success": final.done,
+        "num_steps": final.num_steps,
+        "loglik": out.loglik,
+        "mixing": out.mixing_weights,
+        "gradient": out.gradient,
+        "hessian": out.hessian,
+        "hessian_known_mixing": out.hessian_known_mixing,
+        "scores": out.scores,
+        "inner_kkt": out.kkt_residual,
     }
-
-
-def _estimate(problem, flat0, data, grid, row_weights, rtol, atol, max_steps):
-    """Estimation and curvature in one pure function (used under ``vmap`` for batches)."""
-    out = _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps)
-    return {**out, **_curvature(problem, out["theta"], data, grid, row_weights)}
 
 
 # Compiled once per model structure (the problem is static: names, tree structure and the
 # non-array fields of the model), so refitting on new data of the same shape is fast.
-_STATIC = ("rtol", "atol", "max_steps")
+_STATIC = ("rtol", "atol", "max_steps", "row_chunk")
 _maximise_jit = jax.jit(_maximise, static_argnums=0, static_argnames=_STATIC)
-_curvature_jit = jax.jit(_curvature, static_argnums=0)
 
 
 def _compiled(problem: _Problem):
@@ -235,22 +266,21 @@ def _compiled(problem: _Problem):
         def maximise(problem, *args, **options):
             return jax.jit(functools.partial(_maximise, problem, **options))(*args)
 
-        def curvature(problem, *args):
-            return jax.jit(functools.partial(_curvature, problem))(*args)
-
-        return maximise, curvature
-    return _maximise_jit, _curvature_jit
+        return maximise
+    return _maximise_jit
 
 
 class ProfileMLE:
     """Semi-parametric maximum likelihood with the mixing distribution profiled out.
 
     Maximises ``L*(θ) = max_F Σ_i a_i log ∫ G(w_i, v; θ) dF(v)`` with F on a fixed grid (the
-    method of Bunting, Diegert & Maurel 2025 and the ``spmlex`` package): θ by BFGS
-    (optimistix, float64) on :func:`~numpyro_semipar.npmle.profile_loglik`, F by mixSQP at
-    each θ. Standard errors come from the profile observed information, which includes the
-    cost of estimating F (the ``Bᵀ H_SS⁻¹ B`` correction), or from a sandwich built on
-    per-observation profile scores ``s_i = ∂θ ℓ_i + (∂_p ℓ_i) dp*/dθ``.
+    method of Bunting, Diegert & Maurel 2025 and the ``spmlex`` package): θ by a damped
+    (Levenberg-Marquardt) Newton method with the exact profile Hessian, in float64, F by
+    mixSQP at each θ (warm-started from the previous iterate). Value, gradient, Hessian and
+    scores come from one pass over the data in row chunks, so memory stays O(n·m) and the
+    whole fit is one compiled program. Standard errors come from the profile observed
+    information, which includes the cost of estimating F (the ``Bᵀ H_SS⁻¹ B`` correction), or
+    from a sandwich built on per-observation profile scores ``s_i = ∂θ ℓ_i + (∂_p ℓ_i) dp*/dθ``.
 
     Parameters
     ----------
@@ -263,12 +293,17 @@ class ProfileMLE:
     cov_type : {"hessian", "sandwich", "opg"}
         ``inv(-H)`` of the profile Hessian; ``H⁻¹ (SᵀS) H⁻¹``; or ``inv(SᵀS)``.
     rtol, atol : float
-        BFGS tolerances (on the mean log-likelihood and on the parameters).
+        Newton stops when every coordinate of the undamped Newton step from the accepted
+        iterate is at most ``atol + rtol * max|θ|``.
     max_steps : int
-        BFGS iteration limit.
+        Limit on the number of evaluations (accepted or rejected Newton steps).
     gradient_tol : float
         Convergence also requires the infinity norm of the gradient of the mean
         log-likelihood to be below this.
+    row_chunk : "auto", int or None
+        Rows per chunk when assembling the derivatives (``None``: all rows at once; "auto":
+        about 2**21 entries per chunk of the (rows, m, k) Jacobian). ``model.lclk`` must act
+        row by row on the data leaves that have ``n`` leading rows.
 
     Examples
     --------
@@ -287,6 +322,7 @@ class ProfileMLE:
         atol: float = 1e-9,
         max_steps: int = 500,
         gradient_tol: float = 1e-5,
+        row_chunk: int | str | None = "auto",
     ) -> None:
         if cov_type not in _COV_TYPES:
             raise ValueError(f"cov_type must be one of {_COV_TYPES}, got {cov_type!r}")
@@ -301,11 +337,13 @@ class ProfileMLE:
         self.cov_type = cov_type
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
         self.gradient_tol = gradient_tol
+        self.row_chunk = row_chunk
 
     def _prepare(self, model, data, first_data):
         problem, start = _setup(model)
         grid = jnp.asarray(self.grid)
-        log_lik = evaluate_lclk(model, first_data, grid)
+        # One small compiled program instead of op-by-op dispatch (each op compiles once).
+        log_lik = eqx.filter_jit(evaluate_lclk)(model, first_data, grid)
         row_weights = group_weights(self.weights, self.groups, log_lik.shape[0])
         check_rows(log_lik, row_weights)
         return problem, start, grid, row_weights
@@ -335,22 +373,32 @@ class ProfileMLE:
         with float64():
             data = _as_float64(data)
             problem, start, grid, row_weights = self._prepare(model, data, data)
-            maximise, curvature = _compiled(problem)
-            out = maximise(
+            out = _compiled(problem)(
                 problem,
                 problem.layout.ravel(start),
                 data,
                 grid,
                 row_weights,
-                rtol=self.rtol,
-                atol=self.atol,
-                max_steps=self.max_steps,
+                **self._options(),
             )
-            out = {**out, **curvature(problem, out["theta"], data, grid, row_weights)}
             return self._package(problem, jax.tree.map(np.asarray, out), row_weights)
 
-    def fit_batch(self, model: Any, data: Any) -> list[EstimationResult]:
-        """Fit many data sets of one shape at once (``vmap``), e.g. for a Monte Carlo study.
+    def _options(self) -> dict:
+        return {
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "max_steps": self.max_steps,
+            "row_chunk": self.row_chunk,
+        }
+
+    def fit_batch(
+        self, model: Any, data: Any, *, progress_bar: bool = False
+    ) -> list[EstimationResult]:
+        """Fit many data sets of one shape with one compiled program, e.g. for a Monte Carlo.
+
+        The data sets are fitted one after the other by the program :meth:`fit` compiles (a
+        ``vmap`` over data sets would make every replication wait for the slowest one inside
+        the batched Newton and mixSQP loops, which is several times slower here).
 
         Parameters
         ----------
@@ -358,6 +406,8 @@ class ProfileMLE:
             The common starting point.
         data : pytree
             Data sets stacked along a new leading axis of every leaf.
+        progress_bar : bool
+            Show a tqdm bar over the data sets (off when the ``CI`` variable is set).
 
         Returns
         -------
@@ -368,18 +418,20 @@ class ProfileMLE:
             data = _as_float64(data)
             first = jax.tree.map(lambda x: x[0], data)
             problem, start, grid, row_weights = self._prepare(model, data, first)
-            estimate = functools.partial(
-                _estimate, problem, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps
-            )
-            batched = jax.jit(jax.vmap(estimate, in_axes=(None, 0, None, None)))
-            out = jax.tree.map(
-                np.asarray, batched(problem.layout.ravel(start), data, grid, row_weights)
-            )
-            size = next(iter(out.values())).shape[0]
-            return [
-                self._package(problem, {k: v[r] for k, v in out.items()}, row_weights)
-                for r in range(size)
-            ]
+            maximise = _compiled(problem)
+            flat0 = problem.layout.ravel(start)
+            size = jax.tree.leaves(data)[0].shape[0]
+            indices = range(size)
+            if progress_bar and not os.environ.get("CI"):
+                from tqdm.auto import tqdm
+
+                indices = tqdm(indices, desc="ProfileMLE fits")
+            results = []
+            for r in indices:
+                one = jax.tree.map(lambda x, r=r: x[r], data)
+                out = maximise(problem, flat0, one, grid, row_weights, **self._options())
+                results.append(self._package(problem, jax.tree.map(np.asarray, out), row_weights))
+            return results
 
     def _package(self, problem, out, row_weights) -> EstimationResult:
         names = list(problem.layout.flat_names)
@@ -391,7 +443,7 @@ class ProfileMLE:
         inner_ok = bool(out["inner_kkt"] <= _INNER_KKT_TOL)
         if not converged:
             message = (
-                f"BFGS did not converge (status ok: {bool(out['success'])}, "
+                f"Newton did not converge (step test met: {bool(out['success'])}, "
                 f"|grad|_inf of the mean log-likelihood = {gradient_norm:.3g})"
             )
             warnings.warn(message, ConvergenceWarning, stacklevel=3)

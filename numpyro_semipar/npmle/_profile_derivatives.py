@@ -212,10 +212,12 @@ def profile_curvature(
         tangents = jnp.where(usable[None], tangents, 0.0)
         r = jnp.where(usable, jnp.exp(ell + log_p_c - log_u_c[:, None]), 0.0)
         q = jnp.where(usable, ratio_matrix(ell, log_u_c), 0.0)
-        c = jnp.einsum("krm,rm->rk", tangents, r)
+        c = jnp.sum(tangents * r[None], axis=-1).T  # (rows, k)
         wr = a_c[:, None] * r
-        fixed = jnp.einsum("krm,lrm,rm->kl", tangents, tangents, wr)
-        fixed = fixed - jnp.einsum("rk,rl,r->kl", c, c, a_c)
+        # Contractions written as plain 2-D matrix products: XLA:CPU runs those as GEMMs,
+        # while multi-operand einsums over (rows, m) become slow naive loops.
+        flat = tangents.reshape(k, -1)
+        fixed = (flat * wr.reshape(-1)) @ flat.T - (c * a_c[:, None]).T @ c
 
         # Second derivatives of the model enter only through Σ_ij a_i r_ij ∂²ℓ_ij: the Hessian
         # of a linear functional of ℓ (forward over reverse, k directions).
@@ -223,11 +225,11 @@ def profile_curvature(
             return jnp.sum(jnp.where(usable, jax.lax.stop_gradient(wr) * f(th), 0.0))
 
         fixed = fixed + jax.hessian(functional)(theta)
-        cross = jnp.einsum("rg,rm,krm->gmk", weights_c, q, tangents)
-        cross = cross - jnp.einsum("rg,rm,rk->gmk", weights_c, q, c)
-        gram = jnp.einsum("rg,rm,rn->gmn", weights_c, q, q)
-        d = jnp.einsum("rg,rm->gm", weights_c, q)
-        return jnp.einsum("r,rk->k", a_c, c), fixed, cross, gram, d, c
+        rows = q.shape[0]
+        centred = q[:, :, None] * (jnp.moveaxis(tangents, 0, -1) - c[:, None, :])
+        cross = (weights_c.T @ centred.reshape(rows, -1)).reshape(num_groups, m, k)
+        gram = jnp.stack([(q * weights_c[:, g : g + 1]).T @ q for g in range(num_groups)])
+        return a_c @ c, fixed, cross, gram, weights_c.T @ q, c
 
     if num_chunks == 1:
         grad, fixed, cross, gram, d, c = chunk_terms(data, row_weights, log_p_rows, log_u)
