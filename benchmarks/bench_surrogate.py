@@ -121,11 +121,27 @@ def _at(history, seconds, rmse_level):
 def training(x, y, quick: bool, seed_json: Path) -> tuple[dict, object]:
     from numpyro_semipar.mcmc import train_surrogate
 
+    # Shorter epoch budgets (a full warm-up + cosine schedule each): RMSE against time.
+    budgets = []
+    for epochs in (2,) if quick else (30, 50):
+        run = train_surrogate(
+            x, y, rng_key=jax.random.key(1), num_epochs=epochs, progress_bar=False
+        ).info
+        budgets.append(
+            {
+                "epochs": epochs,
+                "validation_rmse": run.validation_rmse,
+                "seconds": run.seconds,
+                "cpu_seconds": run.cpu_seconds,
+            }
+        )
+        print("ours", budgets[-1], flush=True)
     options = {"num_epochs": 10} if quick else {}
     ours = train_surrogate(x, y, rng_key=jax.random.key(1), progress_bar=False, **options)
     info = ours.info
     print("ours", info.validation_rmse, info.seconds, info.num_epochs, flush=True)
     report = {
+        "ours_budgets": budgets,
         "ours": {
             "validation_rmse": info.validation_rmse,
             "validation_r2": info.validation_r2,
@@ -137,7 +153,7 @@ def training(x, y, quick: bool, seed_json: Path) -> tuple[dict, object]:
                 {"epoch": e + 1, "rmse": r, "seconds": t}
                 for e, (r, t) in enumerate(zip(info.history, info.history_seconds, strict=True))
             ],
-        }
+        },
     }
     if seed_json.exists():
         seed = json.loads(seed_json.read_text())
@@ -169,6 +185,11 @@ def table(report: dict) -> str:
         f"| training, ours ({ours['epochs']} epochs) | val. RMSE {ours['validation_rmse']:.4f} "
         f"in {ours['seconds']:.1f} s ({ours['cpu_seconds']:.1f} CPU s) | ≤ 60 s |"
     )
+    for run in report["training"]["ours_budgets"]:
+        lines.append(
+            f"| training, ours ({run['epochs']} epochs) | val. RMSE {run['validation_rmse']:.4f} "
+            f"in {run['seconds']:.1f} s ({run['cpu_seconds']:.1f} CPU s) | ≤ 60 s |"
+        )
     seed = report["training"].get("seed_reference")
     if seed:
         lines.append(
@@ -178,9 +199,9 @@ def table(report: dict) -> str:
         )
         reached = report["training"]["ours_reaches_seed_final"]
         lines.append(
-            "| ours reaches the seed's RMSE | "
+            "| ours (default run) first at the seed's RMSE | "
             + ("not reached" if reached is None else f"epoch {reached[0]}, {reached[1]:.1f} s")
-            + " | ≤ 60 s |"
+            + " | |"
         )
         lines += ["", "| recipe | epoch | seconds | val. RMSE |", "|---|---|---|---|"]
         curves = (("seed", report["training"]["seed_curve"]), ("ours", ours["curve"]))
