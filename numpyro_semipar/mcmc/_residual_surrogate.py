@@ -13,7 +13,8 @@ that quadratic first, from the exploration draws, and training the network of
 
 The baseline is ``q(x) = c − ½ a ‖Lᵀ(x − m)‖²`` with ``m`` and ``(L Lᵀ)⁻¹`` the mean and
 covariance of the exploration draws and ``(a, c)`` fitted by least squares to the candidates'
-log densities (``a`` kept positive, so ``q`` is concave).
+log densities (``a`` kept positive, so ``q`` is concave). The network sees the whitened
+position ``Lᵀ(x − m)``: posterior correlations are removed before it learns anything.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class ResidualSurrogate(eqx.Module):
     Attributes
     ----------
     network : Surrogate
-        MLP trained on the residual ``log π − q``.
+        MLP trained on the residual ``log π − q`` as a function of the whitened position
+        ``Lᵀ(x − m)``.
     mean : array of shape (dim,)
         Centre ``m`` of the baseline.
     whitening : array of shape (dim, dim)
@@ -84,7 +86,8 @@ class ResidualSurrogate(eqx.Module):
         """Surrogate log density of flat positions of shape (..., dim)."""
         position = jnp.asarray(position)
         base = self.baseline(position)
-        residual = self.network.flat_logdensity(position).astype(base.dtype)
+        white = (position - self.mean.astype(base.dtype)) @ self.whitening.astype(base.dtype)
+        residual = self.network.flat_logdensity(white).astype(base.dtype)
         low, high = self.residual_low.astype(base.dtype), self.residual_high.astype(base.dtype)
         return base + jnp.clip(residual, low, high)
 
@@ -160,7 +163,8 @@ def train_residual_surrogate(
     offset, curvature = _fit_quadratic(x, y, mean, whitening)
     squared = np.sum(((x - mean) @ whitening) ** 2, axis=1)
     residual = y - (offset - 0.5 * curvature * squared)
-    network = train_surrogate(x, residual, rng_key=rng_key, trim_fraction=0.0, **options)
+    white = (x - mean) @ whitening
+    network = train_surrogate(white, residual, rng_key=rng_key, trim_fraction=0.0, **options)
     info = network.info
     if info is not None:
         variance = float(np.var(y))

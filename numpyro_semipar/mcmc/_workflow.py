@@ -215,6 +215,8 @@ def surrogate_posterior(
     num_surrogate_steps: int = 1,
     surrogate_baseline: str | None = "gaussian",
     num_heldout_proposals: int = 1,
+    num_batch_candidates: int = 0,
+    batch_candidate_scale: float = 1.5,
     surrogate_options: Mapping[str, Any] | None = None,
     names: list[str] | None = None,
     jax_logdensity: bool | None = None,
@@ -278,6 +280,15 @@ def surrogate_posterior(
         Proposals drawn from the final sampler's random walk per held-out state for the
         wrong-accept/reject rates (each costs one exact evaluation, counted in
         ``num_exact_evaluations_diagnostics``).
+    num_batch_candidates : int
+        Extra training candidates drawn at once from ``N(m, s² C)``, with ``m`` and ``C`` the
+        mean and covariance of the exploration draws and ``s = batch_candidate_scale``, and
+        evaluated exactly as one vectorised batch (through ``executor`` for a host log
+        density). A batch is much cheaper per point than a chain step and, being
+        overdispersed, covers the tails a long chain on the surrogate visits. Counted in
+        ``num_exact_evaluations_exploration``.
+    batch_candidate_scale : float
+        Overdispersion ``s`` of the batch candidates.
     surrogate_options : dict, optional
         Keyword arguments of :func:`train_surrogate`.
     names : list of str, optional
@@ -300,7 +311,8 @@ def surrogate_posterior(
     ``num_exact_evaluations_diagnostics`` (held-out proposals; not part of the sampling cost),
     ``num_training_candidates``, ``validation_rmse``, ``validation_r2`` (of the log density),
     ``training_seconds``, ``heldout_error_sd`` (standard deviation of ``log π̃ − log π`` over the
-    held-out states and proposals: what decides the exact stage), ``wrong_accept``,
+    held-out states and those of their proposals at least as probable as the least probable
+    state: what decides the exact stage), ``wrong_accept``,
     ``wrong_reject``, ``expected_wrong_accept``, ``expected_wrong_reject``,
     ``num_heldout_steps`` (on the final sampler's proposals), ``exploration_wrong_accept`` and
     ``exploration_wrong_reject`` (on the exploration's own held-out steps), ``min_ess`` (final
@@ -323,6 +335,12 @@ def surrogate_posterior(
         raise ValueError(
             f"num_surrogate_steps must be a positive integer, got {num_surrogate_steps!r}"
         )
+    if int(num_batch_candidates) != num_batch_candidates or num_batch_candidates < 0:
+        raise ValueError(
+            f"num_batch_candidates must be a non-negative integer, got {num_batch_candidates!r}"
+        )
+    if not batch_candidate_scale > 0:
+        raise ValueError(f"batch_candidate_scale must be positive, got {batch_candidate_scale}")
     if surrogate_baseline not in ("gaussian", None):
         raise ValueError(
             f"surrogate_baseline must be 'gaussian' or None, got {surrogate_baseline!r}"
@@ -340,7 +358,8 @@ def surrogate_posterior(
         archive = CandidateArchive(Path(tempfile.mkdtemp(prefix="surrogate-archive-")))
     elif not isinstance(archive, CandidateArchive):
         archive = CandidateArchive(archive)
-    key_explore, key_train, key_sample, key_check, key_heldout = jax.random.split(rng_key, 5)
+    keys = jax.random.split(rng_key, 6)
+    key_explore, key_train, key_sample, key_check, key_heldout, key_batch = keys
 
     is_logdensity = init_params is not None and not isinstance(init_params, Mapping)
     with float64():
@@ -419,6 +438,43 @@ def surrogate_posterior(
         num_explore_evaluations = (
             num_chains * (num_exploration_warmup + num_exploration) * explore_per_step
         )
+
+        exact_flat = exact_fn
+        if not is_logdensity:
+            exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
+            unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
+            exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
+
+        def evaluate_exact(points: np.ndarray, folder: str) -> np.ndarray:
+            if is_logdensity and not jax_target:
+                # A separate archive: these points must not change the training data of a
+                # replayed run.
+                store = CandidateArchive(archive.path / folder)
+                return store.evaluate(model_or_logdensity, points, executor=executor)
+            return np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(points)), np.float64)
+
+        # Overdispersed batch candidates: draws from the exploration's Gaussian, inflated, so the
+        # surrogate also learns the tails a long chain on it visits; one vectorised batch.
+        if num_batch_candidates:
+            flat_draws = draws.reshape(-1, dimension)
+            factor = np.linalg.cholesky(
+                np.cov(flat_draws, rowvar=False) + 1e-10 * np.eye(dimension)
+            )
+            noise = np.asarray(
+                jax.random.normal(key_batch, (int(num_batch_candidates), dimension), jnp.float64)
+            )
+            batch = flat_draws.mean(axis=0) + batch_candidate_scale * noise @ factor.T
+            if jax_target:
+                batch_values = np.concatenate(
+                    [
+                        np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(chunk)), np.float64)
+                        for chunk in np.array_split(batch, max(1, len(batch) // 5000))
+                    ]
+                )
+                archive.append(batch, np.where(np.isnan(batch_values), -np.inf, batch_values))
+            else:
+                archive.evaluate(model_or_logdensity, batch, executor=executor)
+            num_explore_evaluations += int(num_batch_candidates)
 
         # Held-out steps: the last part of each exploration chain (state before, proposal).
         heldout = _heldout_steps(extra, draws, exploration, holdout_fraction)
@@ -527,20 +583,6 @@ def surrogate_posterior(
         sampling_evaluations = int(np.sum(evaluations))
         diagnostics["sampling_seconds"] = time.perf_counter() - started
         diagnostics["sampling_cpu_seconds"] = time.process_time() - cpu_started
-        exact_flat = exact_fn
-        if not is_logdensity:
-            exact_dict = explorer.logdensity_fn(model_args, model_kwargs)
-            unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
-            exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
-
-        def evaluate_exact(points: np.ndarray, folder: str) -> np.ndarray:
-            if is_logdensity and not jax_target:
-                # A separate archive: these points must not change the training data of a
-                # replayed run.
-                store = CandidateArchive(archive.path / folder)
-                return store.evaluate(model_or_logdensity, points, executor=executor)
-            return np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(points)), np.float64)
-
         # Wrong accepts/rejects on held-out states with the final sampler's own proposals.
         repeats = int(num_heldout_proposals)
         x_held = np.repeat(heldout["x"], repeats, axis=0)
@@ -558,7 +600,13 @@ def surrogate_posterior(
         surrogate_both = np.asarray(
             jax.jit(jax.vmap(surrogate.flat_logdensity))(jnp.asarray(both)), np.float64
         )
-        ok = np.isfinite(exact_both) & np.isfinite(surrogate_both)
+        # Near the posterior bulk: points at least as probable as the least probable held-out
+        # state (far-tail proposals are rejected by either density and would dominate an sd).
+        ok = (
+            np.isfinite(exact_both)
+            & np.isfinite(surrogate_both)
+            & (exact_both >= np.min(heldout["log_x"]))
+        )
         diagnostics["heldout_error_sd"] = float(np.std(surrogate_both[ok] - exact_both[ok]))
         if method == "surrogate":
             # Importance reweighting of a thinned subset by the exact posterior (the check).

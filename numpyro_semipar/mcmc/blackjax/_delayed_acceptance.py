@@ -33,8 +33,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from blackjax.base import SamplingAlgorithm
+from jax.flatten_util import ravel_pytree
 
-from ._proposals import gaussian_step, proposal_cholesky
+from ._proposals import proposal_cholesky
 
 __all__ = [
     "DelayedAcceptanceInfo",
@@ -169,24 +170,35 @@ def surrogate_chain(
         number of accepted steps.
     """
     dtype = surrogate_logdensity.dtype
+    flat, unravel = ravel_pytree(position)
+    # All random numbers up front: the scan body is then pure arithmetic (a PRNG call per step
+    # costs more than the network on a CPU).
+    key_noise, key_uniform = jax.random.split(rng_key)
+    noise = jax.random.normal(key_noise, (num_steps, flat.shape[0]), flat.dtype)
+    if jnp.ndim(proposal_cholesky) == 2:
+        steps = noise @ jnp.asarray(proposal_cholesky, flat.dtype).T
+    else:
+        steps = noise * jnp.asarray(proposal_cholesky, flat.dtype)
+    log_uniforms = jnp.log(jax.random.uniform(key_uniform, (num_steps,), dtype))
 
-    def step(carry, key):
+    def step(carry, data):
         current, current_surrogate = carry
-        key_proposal, key_accept = jax.random.split(key)
-        proposal = gaussian_step(key_proposal, current, proposal_cholesky)
-        proposal_surrogate = _finite_or_minus_inf(surrogate_logdensity_fn(proposal)).astype(dtype)
+        increment, log_uniform = data
+        proposal = current + increment
+        proposal_surrogate = _finite_or_minus_inf(surrogate_logdensity_fn(unravel(proposal)))
+        proposal_surrogate = proposal_surrogate.astype(dtype)
         # Symmetric proposal: the Hastings ratio is the surrogate ratio.
         log_ratio = proposal_surrogate - current_surrogate
         log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
-        accepted = jnp.log(jax.random.uniform(key_accept, dtype=dtype)) < log_ratio
-        current = jax.tree.map(lambda a, b: jnp.where(accepted, a, b), proposal, current)
+        accepted = log_uniform < log_ratio
+        current = jnp.where(accepted, proposal, current)
         current_surrogate = jnp.where(accepted, proposal_surrogate, current_surrogate)
         return (current, current_surrogate), (jnp.exp(jnp.minimum(log_ratio, 0.0)), accepted)
 
-    keys = jax.random.split(rng_key, num_steps)
     (end, end_surrogate), (rates, accepted) = jax.lax.scan(
-        step, (position, surrogate_logdensity), keys
+        step, (flat, surrogate_logdensity), (steps, log_uniforms)
     )
+    end = unravel(end)
     return end, end_surrogate, jnp.mean(rates), jnp.sum(accepted.astype(jnp.int32))
 
 
