@@ -141,6 +141,7 @@ class _Newton(NamedTuple):
     theta: jax.Array  # accepted iterate
     current: ProfileCurvature  # everything at the accepted iterate
     candidate: jax.Array  # where the next evaluation happens
+    predicted: jax.Array  # increase of the quadratic model at the candidate
     damping: jax.Array
     num_steps: jax.Array
     done: jax.Array
@@ -156,7 +157,11 @@ _ACCEPT_RATIO = 1e-4
 
 
 def _newton_step(gradient, hessian, damping):
-    """Damped Newton step ``(N + λ D)⁻¹ g`` with ``N = −H`` made positive definite."""
+    """Damped Newton step ``(N + λ D)⁻¹ g`` with ``N = −H`` made positive definite.
+
+    Returns the damped step, the increase of the quadratic model along it, and the step with
+    no damping (for the convergence test), from one eigendecomposition.
+    """
     info = -hessian
     scale = jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(info)), 1e-300))
     scaled = info / scale[:, None] / scale[None, :]
@@ -164,12 +169,11 @@ def _newton_step(gradient, hessian, damping):
     # Far from the optimum the profile likelihood need not be concave: negative curvature is
     # mirrored (the smallest eigenvalue becomes |min|), then the damping is added.
     floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
-    shift = damping + jnp.maximum(-2.0 * jnp.min(evals), 0.0) + floor
+    shift = jnp.maximum(-2.0 * jnp.min(evals), 0.0) + floor
     coords = evecs.T @ (gradient / scale)
-    step = evecs @ (coords / (evals + shift)) / scale
-    # Increase of the quadratic model along the step.
+    step = evecs @ (coords / (evals + shift + damping)) / scale
     predicted = gradient @ step - 0.5 * step @ (info @ step)
-    return step, predicted
+    return step, predicted, evecs @ (coords / (evals + shift)) / scale
 
 
 def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps, row_chunk):
@@ -197,27 +201,25 @@ def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps, ro
     def body(state):
         new = evaluate(state.candidate, state.current.mixing_weights)
         old = state.current
-        _, predicted = _newton_step(old.gradient, old.hessian, state.damping)
         gain = new.loglik - old.loglik
         first = state.num_steps == 0
         finite = jnp.isfinite(new.loglik) & jnp.all(jnp.isfinite(new.hessian))
         # Changes at the level of rounding count as no change (the last steps are tiny).
         noise = 1e-12 * jnp.abs(old.loglik)
-        accept = finite & (first | (gain >= _ACCEPT_RATIO * predicted - noise))
+        accept = finite & (first | (gain >= _ACCEPT_RATIO * state.predicted - noise))
         current = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
         theta = jnp.where(accept, state.candidate, state.theta)
-        good = gain >= 0.75 * predicted
+        good = gain >= 0.75 * state.predicted
         damping = jnp.where(
             accept,
             jnp.where(good | first, state.damping * _DAMPING_SHRINK, state.damping),
             jnp.maximum(state.damping * _DAMPING_GROW, 1e-2),
         )
-        step, _ = _newton_step(current.gradient, current.hessian, damping)
-        # Converged when the (nearly) undamped Newton step from the accepted point is tiny.
-        newton, _ = _newton_step(current.gradient, current.hessian, 0.0)
+        step, predicted, newton = _newton_step(current.gradient, current.hessian, damping)
+        # Converged when the undamped Newton step from the accepted point is tiny.
         small = jnp.max(jnp.abs(newton)) <= atol + rtol * jnp.max(jnp.abs(theta))
         done = accept & small
-        return _Newton(theta, current, theta + step, damping, state.num_steps + 1, done)
+        return _Newton(theta, current, theta + step, predicted, damping, state.num_steps + 1, done)
 
     placeholder = ProfileCurvature(
         loglik=jnp.asarray(-jnp.inf),
@@ -232,6 +234,7 @@ def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps, ro
         flat0,
         placeholder,
         flat0,
+        jnp.asarray(0.0),
         jnp.asarray(_DAMPING_START),
         jnp.asarray(0),
         jnp.asarray(False),
@@ -456,7 +459,11 @@ class ProfileMLE:
         mixing = self._mixing(out["mixing"], self.groups is not None)
         params = problem.layout.unravel_numpy(out["theta"])
         with float64():
-            fitted = _rebuild(problem, jnp.asarray(out["theta"]))
+            values = problem.layout.unravel_numpy(out["theta"])
+            leaves = [jnp.asarray(values[name]) for name in problem.names]
+            fitted = eqx.combine(
+                jax.tree_util.tree_unflatten(problem.treedef, leaves), problem.static
+            )
         loglik = float(out["loglik"])
         return EstimationResult(
             params=params,
