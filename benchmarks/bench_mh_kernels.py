@@ -1,7 +1,8 @@
 """Gradient-free MH kernels: ESS per second and per target evaluation.
 
 Samplers: ``RandomWalkMH`` (adaptive), ``MultiProposalMH`` (N = 4, 16, 64; the batch evaluated
-with ``jax.vmap`` and, as ``threads``, split over a 2-thread pool), BlackJAX's
+with ``jax.vmap`` and, for N = 4 on the expensive targets, as ``threads``, split over a
+2-thread pool), BlackJAX's
 ``normal_random_walk`` at its best isotropic scale (found on a grid, the grid search not
 timed), NumPyro's ``SA`` and ``AIES``, and emcee (skipped with a message when not installed;
 it is not a dependency: ``pip install emcee``).
@@ -40,7 +41,7 @@ Usage::
     python benchmarks/bench_mh_kernels.py [--target gauss10,expensive,dsge] [--samplers core|all]
 
 ``--target expensive,dsge --samplers core`` (RandomWalkMH and MultiProposalMH only) is the
-"1 ms posterior" comparison of issue 6 (about 5 minutes on an idle 2-core machine).
+"1 ms posterior" comparison of issue 6 (about 5 minutes of CPU time on a 2-core machine).
 """
 
 from __future__ import annotations
@@ -561,8 +562,9 @@ def run_target(target, args, sizes, repeats):
         # the number of evaluations per run roughly fixed).
         mp_samples = max(sizes["mp_min"], samples // sizes["mp_divisor"](n))
         mp_warmup = max(sizes["mp_min"] // 2, warmup // sizes["mp_divisor"](n))
-        # Threads only up to N = 16: at N = 64 two threads cannot make up for the batch's cost.
-        for evaluation in sizes["evaluations"] if n <= 16 else ("vmap",):
+        # Threads only for N = 4, where 2 cores could make the batch cost about one evaluation
+        # (and to keep the run short).
+        for evaluation in sizes["evaluations"] if n <= 4 else ("vmap",):
             rows.append(
                 bench_multi_proposal(
                     target, mp_warmup, mp_samples, args.seed, repeats, n, evaluation

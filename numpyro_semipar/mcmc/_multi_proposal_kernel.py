@@ -72,9 +72,10 @@ class MultiProposalMH(CovarianceAdaptiveAdapter):
         thread pool with one thread per CPU
         (:func:`~numpyro_semipar.mcmc.blackjax.threaded_evaluator`), so that the cores of a CPU
         share one chain's batch; or an evaluator ``f(logdensity_fn, positions)`` such as
-        ``threaded_evaluator(num_threads=2)``. ``"threads"`` pays off for latency-bound log
-        densities costing a millisecond or more on an otherwise idle multi-core CPU (see
-        ``docs/mcmc_kernels.md`` for measurements); it is not differentiable and, with
+        ``threaded_evaluator(num_threads=2)``. ``"threads"`` costs a host callback and thread
+        hand-offs per iteration (1–2 ms of CPU measured on a 2-core machine), so it pays off
+        only for log densities of several milliseconds on idle cores (see
+        ``docs/mcmc_kernels.md``); it is not differentiable and, with
         ``chain_method="vectorized"``, evaluates the chains' batches one after the other.
 
     Notes
