@@ -307,7 +307,8 @@ def surrogate_posterior(
     -----
     ``diagnostics`` keys: ``method``, ``approximate`` (1 for surrogate MH), ``dimension``,
     ``num_surrogate_steps``, ``num_exact_evaluations_exploration``,
-    ``num_exact_evaluations_sampling``, ``num_exact_evaluations`` (their sum),
+    ``num_exact_evaluations_sampling`` (warm-up included, at the post-warm-up rate),
+    ``num_exact_evaluations`` (their sum),
     ``num_exact_evaluations_diagnostics`` (held-out proposals; not part of the sampling cost),
     ``num_training_candidates``, ``validation_rmse``, ``validation_r2`` (of the log density),
     ``training_seconds``, ``heldout_error_sd`` (standard deviation of ``log π̃ − log π`` over the
@@ -581,6 +582,11 @@ def surrogate_posterior(
             evaluations = np.zeros(lp_surrogate.shape, np.int32)
             datatree = _flat_datatree(final, lp_surrogate, evaluations, names)
         sampling_evaluations = int(np.sum(evaluations))
+        if evaluations.size and num_warmup:
+            # Warm-up evaluations are not collected: count them at the post-warm-up rate.
+            sampling_evaluations += int(
+                round(float(np.mean(evaluations)) * num_warmup * num_chains)
+            )
         diagnostics["sampling_seconds"] = time.perf_counter() - started
         diagnostics["sampling_cpu_seconds"] = time.process_time() - cpu_started
         # Wrong accepts/rejects on held-out states with the final sampler's own proposals.
