@@ -79,6 +79,7 @@ class Problem:
             model_args=(self.y,),
             init_strategy=init_to_value(values=START),
             dynamic_args=True,
+            validate_grad=False,
         )
         self.z0 = info.param_info.z
         potential = info.potential_fn(self.y)
@@ -92,24 +93,52 @@ class Problem:
 
 
 def posterior_mode(problem):
-    """BFGS mode of the unconstrained log posterior, the Hessian there and Laplace moments."""
-    import jax
+    """BFGS mode of the unconstrained log posterior, the Hessian there and Laplace moments.
 
-    from numpyro_semipar.frequentist import find_mode
+    The same BFGS as :func:`numpyro_semipar.frequentist.find_mode` (optimistix), with the
+    Hessian by central differences of the jitted gradient: 26 gradient calls, where an exact
+    ``jax.hessian`` through the solver and the filter costs more to compile than the whole
+    quick example may take.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optimistix as optx
 
     started = time.perf_counter()
-    mode = find_mode(problem.logdensity, problem.z0, warn=True)
+    flat0, unravel = jax.flatten_util.ravel_pytree(problem.z0)
+
+    def negative(flat, _):
+        return -problem.logdensity(unravel(flat))
+
+    solution = optx.minimise(
+        negative, optx.BFGS(rtol=1e-8, atol=1e-8), flat0, max_steps=500, throw=False
+    )
+    flat = np.asarray(solution.value)
+    gradient = jax.jit(jax.grad(lambda f: negative(f, None)))
+    step = 1e-5 * np.maximum(1.0, np.abs(flat))
+    columns = [
+        (
+            np.asarray(gradient(jnp.asarray(flat + h * e)))
+            - np.asarray(gradient(jnp.asarray(flat - h * e)))
+        )
+        / (2 * h)
+        for h, e in zip(step, np.eye(flat.size), strict=True)
+    ]
+    hessian = np.array(columns)
+    hessian = (hessian + hessian.T) / 2  # of the negative log density
+    cov = np.linalg.inv(hessian)
     seconds = time.perf_counter() - started
-    flat, unravel = jax.flatten_util.ravel_pytree(mode.position)
+    position = unravel(jnp.asarray(flat))
     # Laplace approximation in the unconstrained space, mapped to the parameters by simulation.
     rng = np.random.default_rng(0)
-    cov = np.asarray(mode.covariance)
-    draws = rng.multivariate_normal(np.asarray(flat), cov, size=4000)
-    z = jax.vmap(unravel)(draws)
-    theta = problem.constrained(z)
+    draws = rng.multivariate_normal(flat, cov, size=4000)
+    theta = problem.constrained(jax.vmap(unravel)(draws))
     return {
-        "mode": mode,
-        "theta_mode": problem.constrained(jax.tree.map(lambda v: v[None], mode.position))[0],
+        "position": position,
+        "logdensity": float(-negative(jnp.asarray(flat), None)),
+        "num_steps": int(solution.stats["num_steps"]),
+        "converged": bool(solution.result == optx.RESULTS.successful),
+        "theta_mode": problem.constrained(jax.tree.map(lambda v: v[None], position))[0],
         "laplace_mean": theta.mean(axis=0),
         "laplace_sd": theta.std(axis=0),
         "seconds": seconds,
@@ -207,7 +236,7 @@ def reference_run(args):
         "divergences": divergences,
         "names": problem.names,
         "mode": mode["theta_mode"].tolist(),
-        "log_posterior_at_mode": mode["mode"].logdensity,
+        "log_posterior_at_mode": mode["logdensity"],
         **{k: v.tolist() for k, v in stats.items()},
     }
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
@@ -220,23 +249,40 @@ def settings(quick):
     """Run lengths (per chain) of every method; ``quick`` for the smoke test."""
     if quick:
         return {
+            # Compilation dominates a miniature run: the rows whose kernels the unit tests cover
+            # on their own (multi-proposal MH, k = 1 delayed acceptance, NUTS) are left out.
             "rwmh": (100, 200),
-            "mpmh": (30, 50),
+            "mpmh": None,
             "num_proposals": 4,
-            "explore": (100, 300),
-            "training_epochs": 5,
-            "da": (50, 300),
+            "explore": (100, 400),
+            "batch_candidates": 2000,
+            "surrogate": {
+                "hidden_sizes": (64, 64),
+                "activation": "silu",
+                "num_epochs": 40,
+                "progress_bar": False,
+            },
+            "surrogate_steps": 20,
+            "transition": (50, 200),
+            "heldout_proposals": 1,
+            "da": None,
             "smh": (50, 300),
-            "nuts": (15, 15),
+            "num_importance": 100,
+            "nuts": None,
         }
     return {
         "rwmh": (1000, 10000),
         "mpmh": (300, 1200),
         "num_proposals": 16,
         "explore": (1000, 3000),
-        "training_epochs": 200,
-        "da": (1000, 20000),
+        "batch_candidates": 20000,
+        "surrogate": {"activation": "silu", "num_epochs": 100, "progress_bar": False},
+        "surrogate_steps": 100,
+        "transition": (300, 3000),
+        "heldout_proposals": 4,
+        "da": (1000, 10000),
         "smh": (1000, 20000),
+        "num_importance": 500,
         "nuts": (200, 500),
     }
 
@@ -310,6 +356,7 @@ def main(argv=None):
     )
 
     config = settings(args.quick)
+    load_before = os.getloadavg()[0]
     chains = args.num_chains or (1 if args.quick else 2)
     keys = jax.random.split(jax.random.key(args.seed), 8)
     problem = Problem(quick=args.quick)
@@ -318,11 +365,11 @@ def main(argv=None):
     # 1. Mode and Hessian (Dynare-style start of every MH kernel).
     mode = posterior_mode(problem)
     print(
-        f"mode: log posterior {mode['mode'].logdensity:.3f}, {mode['mode'].num_steps} BFGS "
-        f"steps, converged={mode['mode'].converged}, {mode['seconds']:.1f} s"
+        f"mode: log posterior {mode['logdensity']:.3f}, {mode['num_steps']} BFGS "
+        f"steps, converged={mode['converged']}, {mode['seconds']:.1f} s"
     )
     cov = mode["covariance"]
-    start = stacked(mode["mode"].position, chains)
+    start = stacked(mode["position"], chains)
     rows = {}
 
     def done(name):
@@ -343,28 +390,31 @@ def main(argv=None):
     )
     done("RandomWalkMH")
     # 3. Multi-proposal MH: N proposals per iteration, evaluated as one vmapped batch.
-    w, n = config["mpmh"]
-    rows[f"MultiProposalMH (N={config['num_proposals']})"] = run_mh(
-        problem,
-        MultiProposalMH(problem.model, num_proposals=config["num_proposals"], covariance=cov),
-        keys[1],
-        w,
-        n,
-        chains,
-        start,
-        "sequential",
-    )
-    done(f"MultiProposalMH (N={config['num_proposals']})")
+    if config["mpmh"] is not None:
+        w, n = config["mpmh"]
+        rows[f"MultiProposalMH (N={config['num_proposals']})"] = run_mh(
+            problem,
+            MultiProposalMH(problem.model, num_proposals=config["num_proposals"], covariance=cov),
+            keys[1],
+            w,
+            n,
+            chains,
+            start,
+            "sequential",
+        )
+        done(f"MultiProposalMH (N={config['num_proposals']})")
 
-    # 4. Surrogate workflow: exploration RWMH with candidate archive → MLP → delayed acceptance.
+    # 4. Surrogate workflow: exploration RWMH with candidate archive → MLP on the residual of a
+    # Gaussian → surrogate transition: each proposal is the end point of k MH steps on the
+    # surrogate, accepted with the exact ratio π(y)π̃(x)/[π(x)π̃(y)] (one exact evaluation).
     w_explore, n_explore = config["explore"]
-    w, n = config["da"]
-    started, cpu = time.perf_counter(), time.process_time()
+    w, n = config["transition"]
+    k = config["surrogate_steps"]
     workflow = surrogate_posterior(
         problem.model,
         problem.y,
         rng_key=keys[2],
-        init_params=mode["mode"].position,
+        init_params=mode["position"],
         covariance=cov,
         find_mode=False,
         num_exploration_warmup=w_explore,
@@ -372,65 +422,66 @@ def main(argv=None):
         num_warmup=w,
         num_samples=n,
         num_chains=chains,
-        surrogate_options={"num_epochs": config["training_epochs"], "progress_bar": False},
+        num_surrogate_steps=k,
+        num_heldout_proposals=config["heldout_proposals"],
+        num_batch_candidates=config["batch_candidates"],
+        surrogate_options=config["surrogate"],
         progress_bar=False,
     )
-    workflow_seconds, workflow_cpu = time.perf_counter() - started, time.process_time() - cpu
     diag = workflow.diagnostics
-    da = workflow.sampler
-    setup_seconds = workflow_seconds - diag["sampling_seconds"]
-    # The workflow times its stages in wall time only: split its CPU time in the same proportion.
-    sampling_cpu = workflow_cpu * diag["sampling_seconds"] / workflow_seconds
-    setup_cpu = workflow_cpu - sampling_cpu
-    rows["Surrogate + DA (workflow)"] = {
-        "mcmc": da,
-        "draws": chain_draws(problem, da),
-        "seconds": diag["sampling_seconds"],
-        "cpu": sampling_cpu,
-        "setup_seconds": setup_seconds,
-        "setup_cpu": setup_cpu,
-        "evaluations": diag["num_exact_evaluations_sampling"],
+    transition = workflow.sampler
+    setup = {
+        "setup_seconds": diag["setup_seconds"],
+        "setup_cpu": diag["setup_cpu_seconds"],
         "setup_evaluations": diag["num_exact_evaluations_exploration"],
-        "acceptance": float(np.mean(da.get_extra_fields()["accept_prob"])),
         "wrong": (diag["wrong_accept"], diag["wrong_reject"]),
     }
-    done("Surrogate + DA (workflow)")
-    print(f"  setup (exploration + training): {setup_seconds:.1f} s", flush=True)
+    name = f"Surrogate transition (k={k})"
+    rows[name] = {
+        "mcmc": transition,
+        "draws": chain_draws(problem, transition),
+        "seconds": diag["sampling_seconds"],
+        "cpu": diag["sampling_cpu_seconds"],
+        "evaluations": diag["num_exact_evaluations_sampling"],
+        "acceptance": float(np.mean(transition.get_extra_fields()["accept_prob"])),
+        **setup,
+    }
+    done(name)
+    print(
+        f"  setup (exploration + training): {diag['setup_seconds']:.1f} s wall, "
+        f"{diag['setup_cpu_seconds']:.1f} s CPU",
+        flush=True,
+    )
     surrogate_fn = surrogate_logdensity(workflow.surrogate)
-    adapted = da.last_state.adaptation_state
-    da_start = da.last_state.z
+    adapted = _adapted(transition.last_state.adaptation_state, chains)
+    da_start = transition.last_state.z
 
-    # 4b. Delayed acceptance tuned for a cheap screen: a lower overall acceptance target makes
-    # bigger moves, most rejected by the surrogate alone (Sherlock, Thiery & Golightly 2021).
-    rows["Surrogate + DA (target 0.1)"] = run_mh(
-        problem,
-        DelayedAcceptanceMH(
-            problem.model,
-            surrogate=surrogate_fn,
-            covariance=_adapted(adapted, chains),
-            target_acceptance=0.1,
-        ),
-        keys[3],
-        w,
-        n,
-        chains,
-        da_start,
-        "sequential",
-    )
-    rows["Surrogate + DA (target 0.1)"].update(
-        setup_seconds=setup_seconds,
-        setup_cpu=setup_cpu,
-        setup_evaluations=diag["num_exact_evaluations_exploration"],
-        wrong=(diag["wrong_accept"], diag["wrong_reject"]),
-    )
-    done("Surrogate + DA (target 0.1)")
+    # 4b. Classic delayed acceptance (k = 1) with the same surrogate: the surrogate screens one
+    # random-walk proposal, survivors are evaluated exactly. A lower overall acceptance target
+    # makes bigger moves, most rejected by the surrogate alone (Sherlock, Thiery & Golightly 2021).
+    if config["da"] is not None:
+        w, n = config["da"]
+        rows["Surrogate + DA (k=1)"] = run_mh(
+            problem,
+            DelayedAcceptanceMH(
+                problem.model, surrogate=surrogate_fn, covariance=adapted, target_acceptance=0.1
+            ),
+            keys[3],
+            w,
+            n,
+            chains,
+            da_start,
+            "sequential",
+        )
+        rows["Surrogate + DA (k=1)"].update(setup)
+        done("Surrogate + DA (k=1)")
 
     # 5. Plain MH on the surrogate (the seed's method): fast, approximate; checked by importance
     # reweighting of a thinned subset with the exact posterior (Pareto k̂).
     w, n = config["smh"]
     smh = run_mh(
         problem,
-        SurrogateMH(problem.model, surrogate=surrogate_fn, covariance=_adapted(adapted, chains)),
+        SurrogateMH(problem.model, surrogate=surrogate_fn, covariance=adapted),
         keys[4],
         w,
         n,
@@ -448,8 +499,8 @@ def main(argv=None):
             0
         ]
     )({k: v for k, v in z.items() if k in problem.names})
-    subset = np.asarray(flat)[:: max(1, len(flat) // 500)]
-    unravel = jax.flatten_util.ravel_pytree(mode["mode"].position)[1]
+    subset = np.asarray(flat)[:: max(1, len(flat) // config["num_importance"])]
+    unravel = jax.flatten_util.ravel_pytree(mode["position"])[1]
     exact = np.asarray(jax.vmap(lambda x: problem.logdensity(unravel(x)))(subset))
     try:
         pareto_k = float(
@@ -459,31 +510,27 @@ def main(argv=None):
         )
     except ValueError:  # every draw outside the exact support: the surrogate failed outright
         pareto_k = float("inf")
-    smh.update(
-        setup_seconds=setup_seconds,
-        setup_cpu=setup_cpu,
-        evaluations=len(subset),
-        setup_evaluations=diag["num_exact_evaluations_exploration"],
-        wrong=(diag["wrong_accept"], diag["wrong_reject"]),
-        pareto_k=pareto_k,
-    )
+    smh.update(setup, evaluations=len(subset), pareto_k=pareto_k)
     rows["SurrogateMH (approximate)"] = smh
     done("SurrogateMH (approximate)")
 
     # 6. NUTS (the solver is differentiable: implicit derivative of cyclic reduction).
-    w, n = config["nuts"]
-    init = dict(zip(problem.names, mode["theta_mode"].tolist(), strict=True))
-    mcmc, (seconds, cpu), steps, divergences = run_nuts(problem, keys[5], w, n, chains, init=init)
-    rows["NUTS"] = {
-        "mcmc": mcmc,
-        "draws": chain_draws(problem, mcmc),
-        "seconds": seconds,
-        "cpu": cpu,
-        "evaluations": steps,
-        "acceptance": float("nan"),
-        "divergences": divergences,
-    }
-    done("NUTS")
+    if config["nuts"] is not None:
+        w, n = config["nuts"]
+        init = dict(zip(problem.names, mode["theta_mode"].tolist(), strict=True))
+        mcmc, (seconds, cpu), steps, divergences = run_nuts(
+            problem, keys[5], w, n, chains, init=init
+        )
+        rows["NUTS"] = {
+            "mcmc": mcmc,
+            "draws": chain_draws(problem, mcmc),
+            "seconds": seconds,
+            "cpu": cpu,
+            "evaluations": steps,
+            "acceptance": float("nan"),
+            "divergences": divergences,
+        }
+        done("NUTS")
 
     reference = None
     if REFERENCE.exists() and not args.quick:
@@ -495,7 +542,7 @@ def main(argv=None):
     table = report(problem, mode, rows, reference, diag)
     print(table)
     if not args.quick and not args.no_results:
-        write_results(table, args, config)
+        write_results(table, args, config, load_before)
     if not args.no_plots:
         plots(problem, rows, args.out)
     return rows
@@ -515,9 +562,10 @@ def _adapted(adaptation, chains):
 def report(problem, mode, rows, reference, diag):
     """Markdown tables: cost and accuracy per method, then posterior means (sds)."""
     lines = [
-        "| method | wall s | CPU s | setup wall / CPU s | exact evals (+ setup) | min ESS | ESS/s "
-        "| CPU s per ESS (incl. setup) | accept | max abs z mean / sd | wrong acc. / rej. % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| method | wall s | CPU s | setup wall / CPU s | exact evals (+ setup) | min ESS "
+        "| exact evals / ESS (incl. setup) | wall s / ESS (incl. setup) "
+        "| CPU s / ESS (incl. setup) | accept | max abs z mean / sd | wrong acc. / rej. % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     per_method, cost = {}, {}
     for name, row in rows.items():
@@ -525,34 +573,54 @@ def report(problem, mode, rows, reference, diag):
         per_method[name] = stats
         min_ess = float(np.min(stats["ess"]))
         setup, setup_cpu = row.get("setup_seconds", 0.0), row.get("setup_cpu", 0.0)
-        cost[name] = (row["cpu"] / min_ess, (row["cpu"] + setup_cpu) / min_ess)
+        setup_evals = row.get("setup_evaluations", 0)
+        cost[name] = {
+            "evals": (row["evaluations"] / min_ess, (row["evaluations"] + setup_evals) / min_ess),
+            "wall": (row["seconds"] / min_ess, (row["seconds"] + setup) / min_ess),
+            "cpu": (row["cpu"] / min_ess, (row["cpu"] + setup_cpu) / min_ess),
+        }
         z = compare(stats, reference) if reference is not None else (np.nan, np.nan)
         wrong = row.get("wrong")
         wrong_text = f"{100 * wrong[0]:.2f} / {100 * wrong[1]:.2f}" if wrong else "–"
-        evals = f"{row['evaluations']}" + (
-            f" (+ {row['setup_evaluations']})" if "setup_evaluations" in row else ""
-        )
+        evals = f"{row['evaluations']}" + (f" (+ {setup_evals})" if setup_evals else "")
+        c = cost[name]
         lines.append(
             f"| {name} | {row['seconds']:.1f} | {row['cpu']:.1f} | {setup:.1f} / {setup_cpu:.1f} "
-            f"| {evals} | {min_ess:.0f} | {min_ess / row['seconds']:.2f} "
-            f"| {cost[name][0]:.4f} ({cost[name][1]:.4f}) | {row['acceptance']:.2f} "
-            f"| {z[0]:.1f} / {z[1]:.1f} | {wrong_text} |"
+            f"| {evals} | {min_ess:.0f} | {c['evals'][0]:.2f} ({c['evals'][1]:.2f}) "
+            f"| {c['wall'][0]:.4f} ({c['wall'][1]:.4f}) | {c['cpu'][0]:.4f} ({c['cpu'][1]:.4f}) "
+            f"| {row['acceptance']:.2f} | {z[0]:.1f} / {z[1]:.1f} | {wrong_text} |"
         )
     lines.append("")
-    base = cost["RandomWalkMH"][0]
-    speedups = [
-        f"{name} {base / cost[name][0]:.1f}× ({base / cost[name][1]:.1f}× incl. setup)"
-        for name in rows
-        if name != "RandomWalkMH"
-    ]
+    base = cost["RandomWalkMH"]
+
+    def ratio(name, kind):
+        mine = cost[name][kind]
+        return f"{base[kind][0] / mine[0]:.1f}× ({base[kind][1] / mine[1]:.1f}×)"
+
     lines.append(
-        "CPU time per effective sample (min over parameters) relative to RandomWalkMH, higher "
-        "is better: " + "; ".join(speedups) + "."
+        "Cost per effective sample (min ESS over parameters) relative to RandomWalkMH, higher is "
+        "better, as exact evaluations / wall time / CPU time, (in brackets) setup included: "
+        + "; ".join(
+            f"{name} {ratio(name, 'evals')} / {ratio(name, 'wall')} / {ratio(name, 'cpu')}"
+            for name in rows
+            if name != "RandomWalkMH"
+        )
+        + "."
     )
     extras = [
-        f"surrogate validation RMSE {diag['validation_rmse']:.3f}, R² {diag['validation_r2']:.4f}, "
+        f"surrogate (MLP on the residual of a Gaussian): validation RMSE "
+        f"{diag['validation_rmse']:.3f}, R² {diag['validation_r2']:.4f}, "
         f"{diag['num_training_candidates']} training candidates, "
-        f"training {diag['training_seconds']:.1f} s"
+        f"training {diag['training_seconds']:.1f} s; sd of log π̃ − log π on held-out states and "
+        f"proposals {diag['heldout_error_sd']:.3f}",
+        f"wrong accept / reject on {diag['num_heldout_steps']} held-out steps "
+        f"(exploration states, proposals from the transition kernel's surrogate random walk, "
+        f"{diag['num_exact_evaluations_diagnostics']} exact evaluations not counted above): "
+        f"{100 * diag['wrong_accept']:.2f}% / {100 * diag['wrong_reject']:.2f}%, expected "
+        f"{100 * diag['expected_wrong_accept']:.2f}% / {100 * diag['expected_wrong_reject']:.2f}%"
+        f"; on the exploration's own held-out steps "
+        f"{100 * diag['exploration_wrong_accept']:.2f}% / "
+        f"{100 * diag['exploration_wrong_reject']:.2f}%",
     ]
     if "pareto_k" in rows.get("SurrogateMH (approximate)", {}):
         extras.append(
@@ -584,7 +652,7 @@ MARK_BEGIN = "<!-- dsge_nk: begin (written by examples/dsge_nk.py) -->"
 MARK_END = "<!-- dsge_nk: end -->"
 
 
-def write_results(table, args, config):
+def write_results(table, args, config, load_before):
     """Replace (or append) this example's marked section of ``benchmarks/RESULTS.md``."""
     import platform
 
@@ -599,14 +667,16 @@ def write_results(table, args, config):
             f"{platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}; command "
             f"`python examples/dsge_nk.py --seed {args.seed} --num-chains {args.num_chains or 2}`.",
             f"Settings (warm-up, draws) per chain: {json.dumps(config)}. Chains run "
-            "sequentially (vectorized for SurrogateMH). Times include compilation. The machine "
-            "was shared with other jobs (load ≈ 10 on 2 cores): wall times are inflated and "
-            "noisy, CPU times (all threads of this process) are the fairer comparison.",
-            "`setup` is the archived exploration run and the surrogate training that the "
-            "surrogate rows need first (the workflow's CPU is split in proportion to its wall "
-            "times); `z` compares means and sds with the long NUTS reference "
-            "(`benchmarks/data/dsge_nk_reference.json`) in units of the combined Monte Carlo "
-            "error.",
+            "sequentially (vectorized for SurrogateMH). Times include compilation. Load average "
+            f"during the run: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+            "(2 cores; above ~2 the machine was shared and wall times are inflated: CPU times, "
+            "all threads of this process, are the fairer comparison then).",
+            "`setup` is what the surrogate rows need first: the archived exploration run (an "
+            "adaptive RWMH on the exact posterior) and the surrogate training, measured by the "
+            "workflow; `(incl. setup)` adds it to the row's own cost. `z` compares means and sds "
+            "with the long NUTS reference (`benchmarks/data/dsge_nk_reference.json`) in units of "
+            "the combined Monte Carlo error. Wrong accept / reject: held-out steps (definition "
+            "in the surrogate workflow docs), share of all held-out steps.",
             "",
             table,
             MARK_END,
@@ -624,7 +694,7 @@ def write_results(table, args, config):
 
 
 def plots(problem, rows, out):
-    """Trace (delayed acceptance), forest (all methods) and pair (NUTS) plots."""
+    """Trace (surrogate transition), forest (all methods) and pair (NUTS) plots."""
     import arviz as az
 
     out.mkdir(parents=True, exist_ok=True)
@@ -634,10 +704,11 @@ def plots(problem, rows, out):
         )
         for name, row in rows.items()
     }
-    da = trees["Surrogate + DA (target 0.1)"]
-    az.plot_trace_dist(da, compact=False).savefig(out / "dsge_nk_trace.png")
+    transition = next(tree for name, tree in trees.items() if name.startswith("Surrogate trans"))
+    az.plot_trace_dist(transition, compact=False).savefig(out / "dsge_nk_trace.png")
     az.plot_forest(trees, combined=True).savefig(out / "dsge_nk_forest.png")
-    az.plot_pair(trees["NUTS"], var_names=["tau", "kappa", "psi1", "psi2", "rho_R"]).savefig(
+    paired = trees.get("NUTS", transition)
+    az.plot_pair(paired, var_names=["tau", "kappa", "psi1", "psi2", "rho_R"]).savefig(
         out / "dsge_nk_pair.png"
     )
     print(f"plots written to {out}")
