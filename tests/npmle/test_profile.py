@@ -261,3 +261,25 @@ def test_chunked_curvature_equals_automatic_derivatives(data, case):
     # The correction is the PSD cost of not knowing F.
     gap = np.linalg.eigvalsh(np.asarray(out.hessian - out.hessian_known_mixing))
     assert gap.min() >= -1e-8 * gap.max()
+
+
+def test_chunked_curvature_memory_is_linear_in_rows_not_in_parameters(data):
+    # With row chunks the compiled program's temporaries are O(n·m) plus O(chunk·m·k), not
+    # O(n·m·k) (exact and deterministic: XLA's own buffer assignment, nothing is run).
+    big = jnp.tile(data, (20, 1))  # n = 6000
+    n, m, k = big.shape[0], GRID.shape[0], FLAT.size
+
+    def temp_bytes(row_chunk):
+        def curvature(theta):
+            def log_lik_fn(th, y):
+                return eqx.combine(UNRAVEL(th), STATIC).lclk(y, GRID)
+
+            return profile_curvature(log_lik_fn, theta, big, jnp.ones((n, 1)), row_chunk=row_chunk)
+
+        compiled = jax.jit(curvature).lower(FLAT).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    whole, chunked = temp_bytes(None), temp_bytes(250)
+    # Without chunks the Jacobian of the (n, m, 3) model terms alone is 3·n·m·k floats.
+    assert whole > 3 * n * m * k * 8
+    assert chunked < 8 * n * m * 8 < whole
