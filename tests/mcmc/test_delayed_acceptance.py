@@ -208,10 +208,11 @@ def test_numpyro_kernel_recovers_banana_with_wrong_surrogate(rng_key):
     kernel = DelayedAcceptanceMH(
         banana_model, surrogate=lambda p: wrong_surrogate(jnp.stack([p["x0"], p["x1"]]))
     )
+    # Long chains: the banana's ESS varies several-fold between keys at this length.
     mcmc = MCMC(
         kernel,
         num_warmup=1500,
-        num_samples=4000,
+        num_samples=10000,
         num_chains=4,
         chain_method="vectorized",
         progress_bar=False,
