@@ -16,8 +16,6 @@ again (``jax.hessian`` of a composite ``theta -> log_lik(theta) -> mixsqp -> log
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -26,7 +24,6 @@ from jax.scipy.special import logsumexp
 
 __all__ = [
     "active_support",
-    "at_optimum",
     "log_marginal",
     "log_responsibilities",
     "optimal_value",
@@ -231,23 +228,3 @@ def support_solve(hess: Array, rhs: Array, support: Array) -> Array:
     c = jnp.sum(x, axis=0) / jnp.where(denom > 0, denom, 1.0)
     y = y if rhs.ndim == 1 else y[:, None]
     return (x - c * y) * mask
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
-def at_optimum(log_lik: Array, weights: Array, mixing_weights: Array, gap_tol: float) -> Array:
-    """Return ``mixing_weights`` (the optimum for ``log_lik``), with the implicit derivative.
-
-    Use it when the optimum is already known: ``optimal_value(l, a, at_optimum(l, a, p, tol))``
-    then has the same first and second derivatives as the value returned by
-    :func:`~numpyro_semipar.npmle.mixsqp`, without tracing the solver again.
-    """
-    return mixing_weights
-
-
-@at_optimum.defjvp
-def _at_optimum_jvp(gap_tol, primals, tangents):
-    log_lik, weights, mixing_weights = primals
-    dlog_lik, dweights, _ = tangents
-    support = active_support(log_lik, weights, mixing_weights, gap_tol)
-    dp = weights_tangent(log_lik, weights, mixing_weights, dlog_lik, dweights, support)
-    return at_optimum(log_lik, weights, mixing_weights, gap_tol), dp

@@ -17,13 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from ._derivatives import at_optimum, optimal_value, safe_log
+from ._derivatives import safe_log
 from ._mixsqp import mixsqp
 
 __all__ = ["profile_loglik", "profile_pointwise"]
-
-# Same default as mixsqp's ``support_gap_tol`` (the support used by the implicit derivative).
-_SUPPORT_GAP = 1e-6
 
 
 def _is_concrete(x) -> bool:
@@ -149,7 +146,7 @@ def check_rows(log_lik: jax.Array, row_weights: jax.Array) -> None:
         )
 
 
-def _profile_groups(log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Array | None = None):
+def _profile_groups(log_lik: jax.Array, row_weights: jax.Array):
     """Profile each group; returns (total loglik, (G, m) weights, (G, n) log u)."""
 
     def one(g):
@@ -157,14 +154,10 @@ def _profile_groups(log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Arra
         # Rows outside the group get zero weight and a finite placeholder row, so that neither
         # the solver nor the derivatives ever see 0 * -inf.
         masked = jnp.where((a > 0)[:, None], log_lik, 0.0)
-        if mixing is None:
-            # mixsqp's derivative rules: envelope theorem for the value, implicit
-            # differentiation of the KKT conditions for the weights.
-            result = mixsqp(masked, a, warn=False)
-            loglik, p = result.loglik, result.mixing_weights
-        else:
-            p = at_optimum(masked, a, mixing[g], _SUPPORT_GAP)
-            loglik = optimal_value(masked, a, p)
+        # mixsqp's derivative rules: envelope theorem for the value, implicit differentiation
+        # of the KKT conditions for the weights.
+        result = mixsqp(masked, a, warn=False)
+        loglik, p = result.loglik, result.mixing_weights
         return loglik, p, logsumexp(masked + safe_log(p)[None, :], axis=1)
 
     # A Python loop over the (few) groups: each group is its own mixSQP problem.
@@ -246,7 +239,7 @@ def profile_loglik(
 
 
 def profile_pointwise(
-    log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Array | None = None
+    log_lik: jax.Array, row_weights: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-observation log-likelihoods at the profiled weights, with exact derivatives.
 
@@ -256,9 +249,6 @@ def profile_pointwise(
         Log-likelihood matrix.
     row_weights : array of shape (n, G)
         Row weights per group, from :func:`group_weights`.
-    mixing : array of shape (G, m), optional
-        The optimal weights, when already known: then no solve is traced and derivatives are
-        exact at this point only (used after estimation).
 
     Returns
     -------
@@ -272,25 +262,7 @@ def profile_pointwise(
         The optimal weights of each group.
     """
     check_rows(log_lik, row_weights)
-    loglik, mixing, log_u = _profile_groups(log_lik, row_weights, mixing)
+    loglik, mixing, log_u = _profile_groups(log_lik, row_weights)
     member = row_weights > 0
     pointwise = jnp.sum(jnp.where(member.T, log_u, 0.0), axis=0)
     return pointwise, loglik, mixing
-
-
-def kkt_residual(log_lik: jax.Array, row_weights: jax.Array, mixing: jax.Array) -> jax.Array:
-    """Largest KKT violation of the profiled weights over the groups.
-
-    ``max(max_j (d_j − 1)_+, max_{j: p_j > 0} |d_j − 1|)`` with
-    ``d_j = Σ_i a_i exp(ℓ_ij) / u_i / Σ_i a_i`` (zero exactly at the optimum).
-    """
-    residuals = []
-    for g in range(row_weights.shape[1]):
-        a = row_weights[:, g]
-        masked = jnp.where((a > 0)[:, None], log_lik, -jnp.inf)
-        log_u = logsumexp(jnp.where((a > 0)[:, None], log_lik, 0.0) + safe_log(mixing[g]), axis=1)
-        ratio = jnp.exp(masked - log_u[:, None])
-        d = (a @ ratio) / jnp.sum(a)
-        violation = jnp.where(mixing[g] > 0, jnp.abs(d - 1.0), jnp.clip(d - 1.0, 0.0, None))
-        residuals.append(jnp.max(violation))
-    return jnp.max(jnp.stack(residuals))
