@@ -95,54 +95,41 @@ class Problem:
 def posterior_mode(problem):
     """BFGS mode of the unconstrained log posterior, the Hessian there and Laplace moments.
 
-    The same BFGS as :func:`numpyro_semipar.frequentist.find_mode` (optimistix), with the
-    Hessian by central differences of the jitted gradient: 26 gradient calls, where an exact
-    ``jax.hessian`` through the solver and the filter costs more to compile than the whole
-    quick example may take.
+    :func:`numpyro_semipar.frequentist.find_mode` with the Hessian by central differences of
+    the jitted gradient: 26 gradient calls, where an exact ``jax.hessian`` through the solver
+    and the filter costs more to compile than the whole quick example may take.
     """
     import jax
-    import jax.numpy as jnp
-    import optimistix as optx
+
+    from numpyro_semipar.frequentist import find_mode
 
     started = time.perf_counter()
-    flat0, unravel = jax.flatten_util.ravel_pytree(problem.z0)
-
-    def negative(flat, _):
-        return -problem.logdensity(unravel(flat))
-
-    solution = optx.minimise(
-        negative, optx.BFGS(rtol=1e-8, atol=1e-8), flat0, max_steps=500, throw=False
+    result = find_mode(
+        problem.logdensity,
+        problem.z0,
+        rtol=1e-8,
+        atol=1e-8,
+        max_steps=500,
+        hessian="finite-difference",
+        warn=False,
     )
-    flat = np.asarray(solution.value)
-    gradient = jax.jit(jax.grad(lambda f: negative(f, None)))
-    step = 1e-5 * np.maximum(1.0, np.abs(flat))
-    columns = [
-        (
-            np.asarray(gradient(jnp.asarray(flat + h * e)))
-            - np.asarray(gradient(jnp.asarray(flat - h * e)))
-        )
-        / (2 * h)
-        for h, e in zip(step, np.eye(flat.size), strict=True)
-    ]
-    hessian = np.array(columns)
-    hessian = (hessian + hessian.T) / 2  # of the negative log density
-    cov = np.linalg.inv(hessian)
     seconds = time.perf_counter() - started
-    position = unravel(jnp.asarray(flat))
+    flat, unravel = jax.flatten_util.ravel_pytree(result.position)
     # Laplace approximation in the unconstrained space, mapped to the parameters by simulation.
     rng = np.random.default_rng(0)
-    draws = rng.multivariate_normal(flat, cov, size=4000)
+    draws = rng.multivariate_normal(np.asarray(flat), result.covariance, size=4000)
     theta = problem.constrained(jax.vmap(unravel)(draws))
+    position = jax.tree.map(jax.numpy.asarray, result.position)
     return {
         "position": position,
-        "logdensity": float(-negative(jnp.asarray(flat), None)),
-        "num_steps": int(solution.stats["num_steps"]),
-        "converged": bool(solution.result == optx.RESULTS.successful),
+        "logdensity": result.logdensity,
+        "num_steps": result.num_steps,
+        "converged": result.converged,
         "theta_mode": problem.constrained(jax.tree.map(lambda v: v[None], position))[0],
         "laplace_mean": theta.mean(axis=0),
         "laplace_sd": theta.std(axis=0),
         "seconds": seconds,
-        "covariance": cov,
+        "covariance": result.covariance,
     }
 
 

@@ -100,6 +100,24 @@ def inverse_information(
     return cov, [n for n, bad in zip(names, involved, strict=True) if bad]
 
 
+def _curvature(logdensity, value_and_grad, mode: jax.Array, method: str):
+    """Value, gradient and Hessian at ``mode`` from compiled programs (``value_and_grad`` jitted).
+
+    Eager ``jax.hessian`` dispatches every primitive separately and re-compiles each
+    ``lax.scan`` it meets: on a DSGE posterior it costs 1.5x the jitted version's compilation.
+    """
+    value, grad = value_and_grad(mode)
+    if method == "exact":
+        return value, grad, np.asarray(jax.jit(jax.hessian(logdensity))(mode))
+    steps = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(1.0, np.abs(np.asarray(mode)))
+    columns = [
+        np.asarray(value_and_grad(mode + h * e)[1] - value_and_grad(mode - h * e)[1]) / (2 * h)
+        for h, e in zip(steps, np.eye(mode.size), strict=True)
+    ]
+    hessian = np.array(columns)
+    return value, grad, (hessian + hessian.T) / 2
+
+
 def find_mode(
     logdensity_fn: Callable[[Any], jax.Array],
     init_position: Any,
@@ -108,6 +126,7 @@ def find_mode(
     atol: float = 1e-10,
     max_steps: int = 2000,
     gradient_tol: float = 1e-4,
+    hessian: str = "exact",
     warn: bool = True,
 ) -> ModeResult:
     """Maximise a log density with BFGS (optimistix, float64) and return the curvature.
@@ -125,6 +144,12 @@ def find_mode(
     gradient_tol : float
         The run counts as converged only if, besides BFGS's own test, the gradient's infinity
         norm at the mode is below ``gradient_tol * max(1, |logdensity|)``.
+    hessian : {"exact", "finite-difference"}
+        ``"exact"``: one jitted forward-over-reverse ``jax.hessian``. ``"finite-difference"``:
+        central differences of the jitted gradient (``2k`` gradient calls, steps
+        ``ε^{1/3} max(1, |x_j|)``), symmetrised; it compiles only the gradient, which is much
+        cheaper when the log density runs a long ``lax.scan`` (a Kalman filter, an inner
+        solver) and ``k`` is moderate, at a relative accuracy of about ``1e-8``.
     warn : bool
         Emit a :class:`ConvergenceWarning` when the run did not converge.
 
@@ -140,18 +165,24 @@ def find_mode(
         def negative(flat, _):
             return -logdensity_fn(unravel(flat))
 
-        value0 = negative(flat0, None)
+        def flat_logdensity(flat):
+            return logdensity_fn(unravel(flat))
+
+        # Compiled once: the start check, the value and gradient at the mode and the
+        # finite-difference Hessian all reuse it.
+        value_and_grad = jax.jit(jax.value_and_grad(flat_logdensity))
+        value0 = value_and_grad(flat0)[0]
         if not bool(jnp.isfinite(value0)):
             raise ValueError(
-                f"the log density is not finite at the starting point ({-float(value0)}); "
+                f"the log density is not finite at the starting point ({float(value0)}); "
                 "choose init values inside the support"
             )
+        if hessian not in ("exact", "finite-difference"):
+            raise ValueError(f"hessian must be 'exact' or 'finite-difference', got {hessian!r}")
         solver = optx.BFGS(rtol=rtol, atol=atol)
         solution = optx.minimise(negative, solver, flat0, max_steps=max_steps, throw=False)
         mode = solution.value
-        value, grad = jax.value_and_grad(lambda f: -negative(f, None))(mode)
-        hessian = jax.hessian(lambda f: -negative(f, None))(mode)
-        hessian = np.asarray(hessian)
+        value, grad, hessian = _curvature(flat_logdensity, value_and_grad, mode, hessian)
         grad_norm = float(jnp.max(jnp.abs(grad)))
         success = bool(solution.result == optx.RESULTS.successful)
         small_gradient = grad_norm <= gradient_tol * max(1.0, abs(float(value)))

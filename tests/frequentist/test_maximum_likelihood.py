@@ -1,5 +1,6 @@
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -159,3 +160,24 @@ def test_find_mode_on_pytree_gaussian():
     assert res.converged
     np.testing.assert_allclose(res.position["a"], mean["a"], atol=1e-8)
     np.testing.assert_allclose(res.covariance, np.linalg.inv(prec), atol=1e-8)
+
+
+def test_find_mode_finite_difference_hessian_matches_exact():
+    # A non-quadratic log density (logistic log-likelihood), where central differences of the
+    # gradient carry real truncation error.
+    x = jax.random.normal(jax.random.key(1), (200, 3))
+    y = (x @ jnp.array([0.5, -1.0, 0.25]) + jax.random.logistic(jax.random.key(2), (200,))) > 0
+
+    def logdensity(p):
+        eta = x @ p["beta"] + p["c"]
+        return jnp.sum(jnp.where(y, eta, 0.0) - jnp.logaddexp(0.0, eta)) - 0.5 * p["c"] ** 2
+
+    init = {"beta": jnp.zeros(3), "c": jnp.array(0.0)}
+    exact = find_mode(logdensity, init)
+    finite = find_mode(logdensity, init, hessian="finite-difference")
+    assert exact.converged and finite.converged
+    scale = np.max(np.abs(exact.hessian))
+    np.testing.assert_allclose(finite.hessian, exact.hessian, rtol=0, atol=1e-7 * scale)
+    np.testing.assert_allclose(finite.hessian, finite.hessian.T)
+    with pytest.raises(ValueError, match="hessian must be"):
+        find_mode(logdensity, init, hessian="bfgs")
