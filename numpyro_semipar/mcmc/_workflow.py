@@ -320,7 +320,9 @@ def surrogate_posterior(
     draws), ``exact_evaluations_per_ess`` (final sampler),
     ``exact_evaluations_per_ess_with_exploration`` (exploration included: the honest cost),
     ``exploration_evaluations_per_ess`` (the exact exploration run, post-warm-up: the random-walk
-    baseline), ``setup_seconds`` and ``setup_cpu_seconds`` (mode, exploration, training),
+    baseline), ``exploration_seconds`` and ``exploration_cpu_seconds`` (the exploration run
+    alone, compilation included), ``setup_seconds`` and ``setup_cpu_seconds`` (mode,
+    exploration, training),
     ``sampling_seconds`` and ``sampling_cpu_seconds`` (final sampler), and for
     ``method="surrogate"``: ``pareto_k``, ``importance_ess``.
     """
@@ -422,6 +424,7 @@ def surrogate_posterior(
             if exploration == "random_walk"
             else ("info.points", "info.logdensities")
         )
+        explore_started, explore_cpu_started = time.perf_counter(), time.process_time()
         explore_mcmc.run(
             key_explore,
             *model_args,
@@ -429,6 +432,8 @@ def surrogate_posterior(
             extra_fields=fields,
             **model_kwargs,
         )
+        explore_seconds = time.perf_counter() - explore_started
+        explore_cpu_seconds = time.process_time() - explore_cpu_started
         if recorder is not None:
             recorder.flush()
         extra = explore_mcmc.get_extra_fields(group_by_chain=True)
@@ -515,6 +520,8 @@ def surrogate_posterior(
             "validation_rmse": float(surrogate.info.validation_rmse),
             "validation_r2": float(surrogate.info.validation_r2),
             "training_seconds": float(surrogate.info.seconds),
+            "exploration_seconds": explore_seconds,
+            "exploration_cpu_seconds": explore_cpu_seconds,
             "exploration_evaluations_per_ess": float(
                 num_chains * num_exploration * explore_per_step / explore_ess
             ),
