@@ -108,15 +108,16 @@ def _status(key: str) -> float:
 
 
 def _reset_peak() -> None:
+    """Return freed heap to the OS and reset VmHWM, so the next peak is the solve's own."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
+    except OSError:  # not glibc: freed memory stays mapped, peaks read a little high
+        print("malloc_trim unavailable (not glibc)", file=sys.stderr)
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-    except OSError:
-        pass
+    except OSError:  # no Linux procfs: VmHWM keeps the compilation's peak
+        print("cannot reset VmHWM: peak figures include compilation", file=sys.stderr)
 
 
 def worker(args) -> None:

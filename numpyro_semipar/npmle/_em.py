@@ -15,7 +15,7 @@ from .._x64 import float64
 from ._mixsqp import envelope_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
-from ._validation import as_float64, check_init_weights, check_log_lik, check_weights, is_traced
+from ._validation import check_problem, problem_arrays
 
 __all__ = ["em"]
 
@@ -125,26 +125,11 @@ def em(
         the envelope theorem (exact only at the optimum); ``mixing_weights`` carries no
         derivative (use :func:`mixsqp` for that).
     """
-    check_log_lik(log_lik)
-    n, m = np.shape(log_lik)
-    if weights is not None:
-        check_weights(weights, n)
-    if init_weights is not None:
-        check_init_weights(init_weights, m)
-    traced = is_traced(log_lik, weights, init_weights)
+    n, m, traced = check_problem(log_lik, weights, init_weights)
     with float64():
-        ll = as_float64(log_lik)
-        w = jnp.ones(n, jnp.float64) if weights is None else as_float64(weights)
-        init = jnp.ones(m, jnp.float64) if init_weights is None else as_float64(init_weights)
+        ll, w, init = problem_arrays(log_lik, weights, init_weights)
         p, loglik, num_iter, status, kkt = _em_solve(ll, w, init, int(max_iter), float(tol))
-        result = MixSQPResult(
-            mixing_weights=p,
-            loglik=loglik,
-            converged=status == SolverStatus.CONVERGED,
-            num_iter=num_iter,
-            kkt_residual=kkt,
-            status=status,
-        )
+        result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"em did not converge: {status_message(status)} ({int(num_iter)} steps), KKT "

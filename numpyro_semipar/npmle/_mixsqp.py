@@ -18,13 +18,7 @@ from ._derivatives import active_support, optimal_value, weights_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
 from ._sqp import SQPOptions, kkt_residual, sqp_solve
-from ._validation import (
-    as_float64,
-    check_init_weights,
-    check_log_lik,
-    check_weights,
-    is_traced,
-)
+from ._validation import check_problem, problem_arrays
 
 __all__ = ["mixsqp", "choose_rank", "envelope_tangent"]
 
@@ -277,13 +271,7 @@ def mixsqp(
     >>> bool(res.converged), round(float(res.mixing_weights.sum()), 12)
     (True, 1.0)
     """
-    check_log_lik(log_lik)
-    n, m = np.shape(log_lik)
-    if weights is not None:
-        check_weights(weights, n)
-    if init_weights is not None:
-        check_init_weights(init_weights, m)
-    traced = is_traced(log_lik, weights, init_weights)
+    n, m, traced = check_problem(log_lik, weights, init_weights)
     rank = _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
     if max_iter_activeset is None:
         max_iter_activeset = m + 1
@@ -304,18 +292,9 @@ def mixsqp(
         float(support_gap_tol),
     )
     with float64():
-        ll = as_float64(log_lik)
-        w = jnp.ones(n, jnp.float64) if weights is None else as_float64(weights)
-        init = jnp.ones(m, jnp.float64) if init_weights is None else as_float64(init_weights)
+        ll, w, init = problem_arrays(log_lik, weights, init_weights)
         p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
-        result = MixSQPResult(
-            mixing_weights=p,
-            loglik=loglik,
-            converged=status == SolverStatus.CONVERGED,
-            num_iter=num_iter,
-            kkt_residual=kkt,
-            status=status,
-        )
+        result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"mixsqp did not converge: {status_message(result.status)} after "

@@ -85,3 +85,15 @@ class MixSQPResult(NamedTuple):
     def message(self) -> str | list[str]:
         """Solver status in words (a list for batched results)."""
         return status_message(self.status)
+
+    @classmethod
+    def from_solver(cls, mixing_weights, loglik, num_iter, status, kkt_residual) -> MixSQPResult:
+        """Assemble a result from a solver's outputs (``converged`` derived from ``status``)."""
+        return cls(
+            mixing_weights=mixing_weights,
+            loglik=loglik,
+            converged=status == SolverStatus.CONVERGED,
+            num_iter=num_iter,
+            kkt_residual=kkt_residual,
+            status=status,
+        )

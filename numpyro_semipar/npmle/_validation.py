@@ -15,7 +15,14 @@ import numpy as np
 
 from .._x64 import x64_enabled
 
-__all__ = ["is_traced", "check_log_lik", "check_weights", "check_init_weights"]
+__all__ = [
+    "check_init_weights",
+    "check_log_lik",
+    "check_problem",
+    "check_weights",
+    "is_traced",
+    "problem_arrays",
+]
 
 
 def is_traced(*arrays) -> bool:
@@ -134,3 +141,22 @@ def check_init_weights(init, m: int, name: str = "init_weights"):
 def as_float64(x):
     """Convert to a float64 JAX array (call inside :func:`numpyro_semipar._x64.float64`)."""
     return jnp.asarray(x, dtype=jnp.float64)
+
+
+def check_problem(log_lik, weights, init_weights) -> tuple[int, int, bool]:
+    """Validate a solver's inputs; return ``(n, m, traced)``."""
+    check_log_lik(log_lik)
+    n, m = np.shape(log_lik)
+    if weights is not None:
+        check_weights(weights, n)
+    if init_weights is not None:
+        check_init_weights(init_weights, m)
+    return n, m, is_traced(log_lik, weights, init_weights)
+
+
+def problem_arrays(log_lik, weights, init_weights):
+    """float64 ``(log_lik, weights, init_weights)`` with unit defaults (call under x64)."""
+    n, m = np.shape(log_lik)
+    w = jnp.ones(n, jnp.float64) if weights is None else as_float64(weights)
+    init = jnp.ones(m, jnp.float64) if init_weights is None else as_float64(init_weights)
+    return as_float64(log_lik), w, init
