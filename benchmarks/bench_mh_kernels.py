@@ -244,21 +244,7 @@ def dsge_target() -> Target:
     from numpyro_semipar.mcmc.blackjax import mode_start
     from numpyro_semipar.models import dsge
 
-    start = {
-        "tau": 2.5,
-        "kappa": 0.5,
-        "psi1": 1.8,
-        "psi2": 0.5,
-        "r_A": 0.5,
-        "pi_A": 3.0,
-        "gamma_Q": 0.5,
-        "rho_R": 0.8,
-        "rho_g": 0.95,
-        "rho_z": 0.8,
-        "sigma_R": 0.3,
-        "sigma_g": 0.8,
-        "sigma_z": 0.4,
-    }  # examples/dsge_nk.py START: inside the posterior's bulk
+    start = dsge.POSTERIOR_BULK_START
     y, _ = dsge.load_us_data("1984Q1", "2007Q4")
     y = jnp.asarray(y)
     info = initialize_model(

@@ -25,23 +25,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "benchmarks" / "data" / "dsge_nk_reference.json"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SAMPLE = ("1984Q1", "2007Q4")
-# A start inside the posterior's bulk (BFGS from the prior mean stalls in the flat region where
-# the fit is poor); the mode is found from here.
-START = {
-    "tau": 2.5,
-    "kappa": 0.5,
-    "psi1": 1.8,
-    "psi2": 0.5,
-    "r_A": 0.5,
-    "pi_A": 3.0,
-    "gamma_Q": 0.5,
-    "rho_R": 0.8,
-    "rho_g": 0.95,
-    "rho_z": 0.8,
-    "sigma_R": 0.3,
-    "sigma_g": 0.8,
-    "sigma_z": 0.4,
-}
 
 
 def parse_args(argv=None):
@@ -77,7 +60,7 @@ class Problem:
             jax.random.key(0),
             self.model,
             model_args=(self.y,),
-            init_strategy=init_to_value(values=START),
+            init_strategy=init_to_value(values=dsge.POSTERIOR_BULK_START),
             dynamic_args=True,
             validate_grad=False,
         )
@@ -141,7 +124,7 @@ def run_nuts(problem, key, num_warmup, num_samples, num_chains, init=None):
         problem.model,
         dense_mass=True,
         target_accept_prob=0.85,
-        init_strategy=init_to_value(values=init or START),
+        init_strategy=init_to_value(values=init or problem.dsge.POSTERIOR_BULK_START),
     )
     mcmc = MCMC(
         kernel,

@@ -7,6 +7,7 @@ used by ``examples/dsge_nk.py`` and the expensive-posterior benchmarks of the MH
 """
 
 from ._an_schorfheide import PARAM_NAMES as PARAM_NAMES
+from ._an_schorfheide import POSTERIOR_BULK_START as POSTERIOR_BULK_START
 from ._an_schorfheide import StateSpace as StateSpace
 from ._an_schorfheide import an_schorfheide_model as an_schorfheide_model
 from ._an_schorfheide import an_schorfheide_priors as an_schorfheide_priors
@@ -28,6 +29,7 @@ from ._solve import solve_re as solve_re
 
 __all__ = [
     "PARAM_NAMES",
+    "POSTERIOR_BULK_START",
     "SOLVE_STATUS",
     "KalmanResult",
     "RESolution",
