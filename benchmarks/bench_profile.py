@@ -55,20 +55,10 @@ def simulate(n, num_periods, seed=0):
 
 
 def readme_estimation():
-    import equinox as eqx
-    import jax
     import jax.numpy as jnp
 
     from numpyro_semipar.frequentist import ProfileMLE
-
-    class LinearFactor(eqx.Module):
-        coef: jax.Array
-        log_sd: jax.Array
-
-        def lclk(self, y, grid):
-            loadings = jnp.concatenate([jnp.ones(1), self.coef])
-            z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
-            return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+    from numpyro_semipar.models import LinearFactor
 
     rng = np.random.default_rng(0)
     x = rng.choice([-3.0, 0.0, 5.0], size=2000, p=[0.3, 0.5, 0.2])

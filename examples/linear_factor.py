@@ -34,25 +34,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def make_model_class():
-    import equinox as eqx
-    import jax
-    import jax.numpy as jnp
-
-    class LinearFactor(eqx.Module):
-        """spmlex-style model: array fields are θ, ``lclk`` the (n, m) log-likelihood."""
-
-        coef: jax.Array  # loadings λ_2, λ_3 (λ_1 = 1 normalises the scale of X*)
-        log_sd: jax.Array  # log σ_t
-
-        def lclk(self, y, grid):
-            loadings = jnp.concatenate([jnp.ones(1), self.coef])
-            z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
-            return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-
-    return LinearFactor
-
-
 def simulate(rng, n):
     x = rng.choice(ATOMS, size=n, p=PROBS)
     loadings = np.concatenate([[1.0], TRUE_COEF])
@@ -88,7 +69,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     y = simulate(rng, args.num_obs)
     grid = np.linspace(-6.0, 6.0, args.grid_size)
-    LinearFactor = make_model_class()
+    from numpyro_semipar.models import LinearFactor
 
     print(f"ProfileMLE: n = {args.num_obs}, {args.grid_size}-point grid on [-6, 6]")
     start = time.perf_counter()

@@ -2,8 +2,6 @@
 
 import warnings
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -13,24 +11,13 @@ import pytest
 from numpyro_semipar import ConvergenceWarning
 from numpyro_semipar.distributions import ProfiledMixture
 from numpyro_semipar.frequentist import MaximumLikelihood, ProfileMLE
+from numpyro_semipar.models import LinearFactor
 
 # Step 0.5: the true support {-3, 0, 5} lies on the grid.
 GRID = np.linspace(-6.0, 6.0, 25)
 TRUE = {"coef": np.array([1.5, 0.3]), "log_sd": np.array([0.0, 0.2, -0.3])}
 ATOMS, PROBS = np.array([-3.0, 0.0, 5.0]), np.array([0.3, 0.5, 0.2])
 N = 600
-
-
-class LinearFactor(eqx.Module):
-    """Y_it = λ_t X*_i + e_it with λ_1 = 1 (the spmlex README model)."""
-
-    coef: jax.Array
-    log_sd: jax.Array
-
-    def lclk(self, y, grid):
-        loadings = jnp.concatenate([jnp.ones(1), self.coef])
-        z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
-        return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
 
 
 def simulate(seed, n):

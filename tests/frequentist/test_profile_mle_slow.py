@@ -11,6 +11,7 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 
 from numpyro_semipar.frequentist import ProfileMLE
+from numpyro_semipar.models import LinearFactor
 
 EXAMPLE = pathlib.Path(__file__).parents[2] / "examples" / "linear_factor.py"
 spec = importlib.util.spec_from_file_location("linear_factor_example", EXAMPLE)
@@ -27,7 +28,7 @@ def test_wald_intervals_cover_at_nominal_rate():
     reps, n = 200, 2000
     rng = np.random.default_rng(2026)
     data = np.stack([example.simulate(rng, n) for _ in range(reps)])
-    start = example.make_model_class()(jnp.ones(2), jnp.zeros(3))
+    start = LinearFactor(jnp.ones(2), jnp.zeros(3))
     with warnings.catch_warnings():
         # A replication whose information is singular would warn; count it as a miss instead.
         warnings.simplefilter("ignore")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from numpyro_semipar.models import LinearFactor
 from numpyro_semipar.npmle import profile_loglik
 from numpyro_semipar.npmle._profile import group_weights, profile_pointwise
 from numpyro_semipar.npmle._profile_derivatives import profile_curvature
@@ -14,18 +15,6 @@ from numpyro_semipar.npmle._profile_derivatives import profile_curvature
 GRID = jnp.linspace(-6.0, 6.0, 40)
 TRUE_COEF = np.array([1.5, 0.3])
 TRUE_LOG_SD = np.array([0.0, 0.2, -0.3])
-
-
-class LinearFactor(eqx.Module):
-    """Y_it = λ_t X*_i + e_it with λ_1 = 1 (the spmlex README model)."""
-
-    coef: jax.Array
-    log_sd: jax.Array
-
-    def lclk(self, y, grid):
-        loadings = jnp.concatenate([jnp.ones(1), self.coef])
-        z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
-        return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
 
 
 def simulate(seed, n):

@@ -1,0 +1,35 @@
+"""The linear factor model of the spmlex README, the running example of the profile likelihood."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+__all__ = ["LinearFactor"]
+
+
+class LinearFactor(eqx.Module):
+    """``Y_it = λ_t X*_i + e_it``, ``e_it ~ N(0, σ_t²)``, ``λ_1 = 1``, ``X*`` on a grid.
+
+    The spmlex-style structural model: its array fields are the parameters ``θ`` and
+    :meth:`lclk` gives the (n, m) log-likelihood of each observation at each grid point of the
+    unobserved ``X*``, whose distribution :func:`numpyro_semipar.npmle.profile_loglik` and
+    :class:`numpyro_semipar.frequentist.ProfileMLE` profile out.
+
+    Parameters
+    ----------
+    coef : array of shape (T - 1,)
+        Loadings ``λ_2, ..., λ_T`` (``λ_1 = 1`` normalises the scale of ``X*``).
+    log_sd : array of shape (T,)
+        ``log σ_t``.
+    """
+
+    coef: jax.Array
+    log_sd: jax.Array
+
+    def lclk(self, y: jax.Array, grid: jax.Array) -> jax.Array:
+        """Log-likelihood of each row of ``y`` (n, T) at each grid point (m,): shape (n, m)."""
+        loadings = jnp.concatenate([jnp.ones(1), self.coef])
+        z = (y[:, None, :] - grid[:, None] * loadings) * jnp.exp(-self.log_sd)
+        return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
