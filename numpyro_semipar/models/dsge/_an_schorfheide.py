@@ -309,6 +309,17 @@ def log_likelihood(theta, y):
     status : int array
         Solver status code.
     """
+    # Strongly typed float arrays: Python floats (weakly typed) would make a second program.
+    dtype = jnp.result_type(float)
+    theta = {name: jnp.asarray(value, dtype) for name, value in theta.items()}
+    return _log_likelihood(theta, jnp.asarray(y, dtype))
+
+
+# Jitted at module level so that eager calls (NumPyro runs the model outside ``jit`` to set up
+# every kernel) hit one compiled program instead of compiling each scan and solve afresh; under
+# an outer transformation the jit is inlined.
+@jax.jit
+def _log_likelihood(theta, y):
     ss = state_space(theta)
     solved = ss.status == 0
     # Outside the determinacy region filter a harmless stand-in system (white noise with unit
