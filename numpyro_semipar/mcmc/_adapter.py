@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 from jax import random
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import init_to_uniform
+from numpyro.infer import init_to_uniform, init_to_value
 from numpyro.infer.mcmc import MCMCKernel
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import constrain_fn, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from .blackjax import _adaptation as _blackjax_adaptation
@@ -201,7 +201,9 @@ class BlackJAXKernelAdapter(MCMCKernel):
             model_info, potential_fn_gen, postprocess_fn, _ = initialize_model(
                 key_init_model,
                 self._model,
-                init_strategy=self._init_strategy,
+                init_strategy=self._model_init_strategy(
+                    init_params, vectorized, model_args, model_kwargs
+                ),
                 dynamic_args=True,
                 model_args=model_args,
                 model_kwargs=model_kwargs,
@@ -223,17 +225,29 @@ class BlackJAXKernelAdapter(MCMCKernel):
             self._sample_fn = jax.vmap(self._sample, in_axes=(0, None, None))
         else:
             key_state, key_algorithm = random.split(rng_key)
+            # jnp.asarray: user-supplied init values may be plain Python floats.
+            position = jax.tree.map(jnp.asarray, init_params)
             init_state = self._init_chains(
-                key_state[None],
-                key_algorithm[None],
-                # jnp.asarray: user-supplied init values may be plain Python floats.
-                jax.tree.map(lambda x: jnp.asarray(x)[None], init_params),
-                logdensity_fn,
-                num_warmup,
+                key_state, key_algorithm, position, logdensity_fn, num_warmup, batched=False
             )
-            init_state = jax.tree.map(lambda x: x[0], init_state)
             self._sample_fn = self._sample
         return init_state
+
+    def _model_init_strategy(self, init_params, vectorized, model_args, model_kwargs):
+        """Init strategy for ``initialize_model``: the given start where there is one.
+
+        With ``init_params`` the search for a valid prior draw is wasted work (its result is
+        not used) and, on a posterior with invalid regions, it compiles NumPyro's retry loop
+        around the whole model: start it at the (constrained) given point instead.
+        """
+        if init_params is None:
+            return self._init_strategy
+        first = jax.tree.map(lambda x: jnp.asarray(x)[0], init_params) if vectorized else init_params
+        try:
+            values = constrain_fn(self._model, model_args, model_kwargs, first)
+        except Exception:  # noqa: BLE001 - any failure: fall back to the configured strategy
+            return self._init_strategy
+        return init_to_value(values=values)
 
     def sample(self, state, model_args, model_kwargs):
         """Run one iteration from ``state`` and return the new :class:`MHKernelState`."""
@@ -248,8 +262,22 @@ class BlackJAXKernelAdapter(MCMCKernel):
         """
         return positions
 
-    def _init_chains(self, rng_keys, algorithm_keys, positions, logdensity_fn, num_warmup):
-        positions = self.prepare_chains(algorithm_keys, positions, logdensity_fn, num_warmup)
+    def _init_chains(
+        self, rng_keys, algorithm_keys, positions, logdensity_fn, num_warmup, *, batched=True
+    ):
+        """Initial kernel states of a batch of chains, or of one chain (``batched=False``).
+
+        One chain is initialised without ``vmap``: eagerly, a vmapped model run compiles every
+        primitive (and the model's jitted pieces) again for the batch shape.
+        """
+        if not batched:
+            add_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
+            positions = self.prepare_chains(
+                add_axis(algorithm_keys), add_axis(positions), logdensity_fn, num_warmup
+            )
+            positions = jax.tree.map(lambda x: x[0], positions)
+        else:
+            positions = self.prepare_chains(algorithm_keys, positions, logdensity_fn, num_warmup)
 
         def one(rng_key, algorithm_key, position):
             algorithm_state, adaptation_state = self.init_algorithm(
@@ -281,6 +309,8 @@ class BlackJAXKernelAdapter(MCMCKernel):
                 rng_key=rng_key,
             )
 
+        if not batched:
+            return one(rng_keys, algorithm_keys, positions)
         return jax.vmap(one)(rng_keys, algorithm_keys, positions)
 
     def _sample(self, state: MHKernelState, model_args, model_kwargs) -> MHKernelState:
