@@ -137,6 +137,29 @@ def _flat_draws(mcmc: MCMC, num_chains: int, model, model_args, model_kwargs) ->
     return flat.reshape(num_chains, -1, flat.shape[-1])
 
 
+def _padded_batch_evaluator(fn: Callable, chunk_size: int = 256) -> Callable:
+    """``points (n, d) -> (n,)`` values of ``fn`` from one compiled program of fixed batch size.
+
+    The batch candidates, the held-out proposals and the reweighting subset all have different
+    sizes; evaluated as they come, each size compiles the whole log density again (seconds for a
+    DSGE). Fixed-size chunks, the last padded by repeating its final row, compile it once and
+    bound the memory of a vmapped batch.
+    """
+    compiled = jax.jit(jax.vmap(fn))
+
+    def evaluate(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, np.float64)
+        n = points.shape[0]
+        if n == 0:
+            return np.zeros(0)
+        padded = np.concatenate([points, np.repeat(points[-1:], (-n) % chunk_size, axis=0)])
+        chunks = padded.reshape(-1, chunk_size, points.shape[1])
+        values = np.concatenate([np.asarray(compiled(jnp.asarray(c)), np.float64) for c in chunks])
+        return values[:n]
+
+    return evaluate
+
+
 def _heldout_steps(extra: dict, draws: np.ndarray, exploration: str, fraction: float) -> dict:
     """Held-out MH steps (x, y, log π(x), log π(y)) from the end of each exploration chain."""
     num_chains, num_steps, _ = draws.shape
@@ -451,13 +474,15 @@ def surrogate_posterior(
             unravel = ravel_pytree(_one_chain(explore_mcmc.last_state.z, num_chains))[1]
             exact_flat = lambda x: exact_dict(unravel(x))  # noqa: E731
 
+        exact_batch = _padded_batch_evaluator(exact_flat)
+
         def evaluate_exact(points: np.ndarray, folder: str) -> np.ndarray:
             if is_logdensity and not jax_target:
                 # A separate archive: these points must not change the training data of a
                 # replayed run.
                 store = CandidateArchive(archive.path / folder)
                 return store.evaluate(model_or_logdensity, points, executor=executor)
-            return np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(points)), np.float64)
+            return exact_batch(points)
 
         # Overdispersed batch candidates: draws from the exploration's Gaussian, inflated, so the
         # surrogate also learns the tails a long chain on it visits; one vectorised batch.
@@ -471,12 +496,7 @@ def surrogate_posterior(
             )
             batch = flat_draws.mean(axis=0) + batch_candidate_scale * noise @ factor.T
             if jax_target:
-                batch_values = np.concatenate(
-                    [
-                        np.asarray(jax.jit(jax.vmap(exact_flat))(jnp.asarray(chunk)), np.float64)
-                        for chunk in np.array_split(batch, max(1, len(batch) // 5000))
-                    ]
-                )
+                batch_values = exact_batch(batch)
                 archive.append(batch, np.where(np.isnan(batch_values), -np.inf, batch_values))
             else:
                 archive.evaluate(model_or_logdensity, batch, executor=executor)
