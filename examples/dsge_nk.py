@@ -69,6 +69,20 @@ class Problem:
         self.logdensity = jax.jit(lambda z: -potential(z))
         self._postprocess = jax.jit(jax.vmap(info.postprocess_fn(self.y)))
 
+    def unconstrained(self, samples):
+        """Map constrained draws (dict of arrays) to a flat (n, 13) unconstrained array.
+
+        Columns in sorted site order, as ``ravel_pytree`` flattens a position dict. The prior
+        supports give the transforms: running the model (``unconstrain_fn``) would also run the
+        Kalman filter for every draw.
+        """
+        from numpyro.distributions import biject_to
+
+        priors = self.dsge.an_schorfheide_priors()
+        return np.column_stack(
+            [np.asarray(biject_to(priors[n].support).inv(samples[n])) for n in sorted(self.names)]
+        )
+
     def constrained(self, z_draws):
         """Map a dict of unconstrained draws (leading axis) to a (n, 13) array of parameters."""
         values = self._postprocess(z_draws)
@@ -78,9 +92,10 @@ class Problem:
 def posterior_mode(problem):
     """BFGS mode of the unconstrained log posterior, the Hessian there and Laplace moments.
 
-    :func:`numpyro_semipar.frequentist.find_mode` with the Hessian by central differences of
-    the jitted gradient: 26 gradient calls, where an exact ``jax.hessian`` through the solver
-    and the filter costs more to compile than the whole quick example may take.
+    :func:`numpyro_semipar.frequentist.find_mode` with scipy's BFGS driving the jitted gradient
+    and the Hessian by central differences of that gradient (26 more calls): one compiled
+    program in all. optimistix's compiled BFGS loop and an exact ``jax.hessian`` through the
+    solver and the filter would each take longer to compile than the whole search runs.
     """
     import jax
 
@@ -94,6 +109,7 @@ def posterior_mode(problem):
         atol=1e-8,
         max_steps=500,
         hessian="finite-difference",
+        optimizer="scipy",
         warn=False,
     )
     seconds = time.perf_counter() - started
@@ -460,16 +476,9 @@ def main(argv=None):
         "vectorized",
     )
     # get_samples() is constrained; the surrogate and the exact log density live on the
-    # unconstrained space (sites in sorted order, as ravel_pytree flattens the position dict).
-    from numpyro.infer.util import unconstrain_fn
-
-    z = smh["mcmc"].get_samples()
-    flat = jax.vmap(
-        lambda p: jax.flatten_util.ravel_pytree(unconstrain_fn(problem.model, (problem.y,), {}, p))[
-            0
-        ]
-    )({k: v for k, v in z.items() if k in problem.names})
-    subset = np.asarray(flat)[:: max(1, len(flat) // config["num_importance"])]
+    # unconstrained space.
+    flat = problem.unconstrained(smh["mcmc"].get_samples())
+    subset = flat[:: max(1, len(flat) // config["num_importance"])]
     unravel = jax.flatten_util.ravel_pytree(mode["position"])[1]
     exact = np.asarray(jax.vmap(lambda x: problem.logdensity(unravel(x)))(subset))
     try:
