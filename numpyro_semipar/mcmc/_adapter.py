@@ -242,7 +242,9 @@ class BlackJAXKernelAdapter(MCMCKernel):
         """
         if init_params is None:
             return self._init_strategy
-        first = jax.tree.map(lambda x: jnp.asarray(x)[0], init_params) if vectorized else init_params
+        first = init_params
+        if vectorized:
+            first = jax.tree.map(lambda x: jnp.asarray(x)[0], init_params)
         try:
             values = constrain_fn(self._model, model_args, model_kwargs, first)
         except Exception:  # noqa: BLE001 - any failure: fall back to the configured strategy
@@ -265,7 +267,7 @@ class BlackJAXKernelAdapter(MCMCKernel):
     def _init_chains(
         self, rng_keys, algorithm_keys, positions, logdensity_fn, num_warmup, *, batched=True
     ):
-        """Initial kernel states of a batch of chains, or of one chain (``batched=False``).
+        """Build the initial states of a batch of chains, or of one chain (``batched=False``).
 
         One chain is initialised without ``vmap``: eagerly, a vmapped model run compiles every
         primitive (and the model's jitted pieces) again for the batch shape.
