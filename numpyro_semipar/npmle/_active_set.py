@@ -19,10 +19,10 @@ from jax import Array, lax
 
 __all__ = ["ActiveSetState", "solve_nonnegative_qp"]
 
-# Relative size of the first identity contribution to H_FF and the factor it grows by. R mixsqp
-# starts at an absolute 1e-15; here the start is relative to the largest diagonal entry and
-# large enough that a singular PSD H_FF (n < m, repeated columns) factorises at the first try
-# (rounding makes its pivots as negative as about m * eps * max diag). It only perturbs the QP
+# Relative size of the first identity contribution to the Jacobi-scaled H_FF (unit diagonal) and
+# the factor it grows by. R mixsqp starts at an absolute 1e-15 on the unscaled matrix; here the
+# start is large enough that a singular PSD H_FF (n < m, repeated columns) factorises at the
+# first try (rounding makes its pivots as negative as about m * eps). It only perturbs the QP
 # step, never the solution: convergence is judged on the exact gradient.
 _RIDGE_START = 1e-11
 _RIDGE_GROWTH = 10.0
@@ -56,14 +56,25 @@ class ActiveSetState(NamedTuple):
 
 
 def _masked_cholesky_solve(hess: Array, rhs: Array, free: Array) -> Array:
-    """Solve ``H_FF p_F = rhs_F`` with ``p = 0`` off ``F``, adding a ridge if needed."""
+    """Solve ``H_FF p_F = rhs_F`` with ``p = 0`` off ``F``, adding a ridge if needed.
+
+    The solve is on the Jacobi-scaled matrix ``D^{-1/2} H_FF D^{-1/2}``, so the ridge is
+    relative to each column's own curvature. Relative to the largest diagonal entry instead, a
+    column with huge curvature (the sole support of a row of tiny weight: ``a_i / u_i^2`` with
+    ``u_i ~ a_i``) swamps every other column's step and the SQP stalls.
+    """
     both = free[:, None] & free[None, :]
-    mat = jnp.where(both, hess, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0))
-    scale = jnp.maximum(jnp.max(jnp.where(free, jnp.diag(hess), 0.0)), 1e-300)
+    diag = jnp.diag(hess)
+    largest = jnp.maximum(jnp.max(jnp.where(free, diag, 0.0)), 1e-300)
+    # Free columns have positive curvature unless it underflowed: those get the largest.
+    column_scale = jnp.where(free, jnp.where(diag > 0, diag, largest), 1.0)
+    inv_sqrt = lax.rsqrt(column_scale)
+    mat = jnp.where(both, hess * inv_sqrt[:, None] * inv_sqrt[None, :], 0.0)
+    mat = mat + jnp.diag(jnp.where(free, 0.0, 1.0))
     eye = jnp.eye(hess.shape[0], dtype=hess.dtype)
 
     def factor(ridge):
-        return jnp.linalg.cholesky(mat + ridge * scale * jnp.diag(free.astype(hess.dtype)))
+        return jnp.linalg.cholesky(mat + ridge * jnp.diag(free.astype(hess.dtype)))
 
     def cond(carry):
         chol, _, tries = carry
@@ -78,8 +89,8 @@ def _masked_cholesky_solve(hess: Array, rhs: Array, free: Array) -> Array:
     chol, _, _ = lax.while_loop(cond, body, (factor(ridge0), ridge0, 0))
     # A matrix that never factorises (only possible with non-finite input) gives p = 0.
     chol = jnp.where(jnp.all(jnp.isfinite(chol)), chol, eye)
-    p = jax.scipy.linalg.cho_solve((chol, True), jnp.where(free, rhs, 0.0))
-    return jnp.where(free, p, 0.0)
+    p = jax.scipy.linalg.cho_solve((chol, True), jnp.where(free, rhs * inv_sqrt, 0.0))
+    return jnp.where(free, p * inv_sqrt, 0.0)
 
 
 def solve_nonnegative_qp(

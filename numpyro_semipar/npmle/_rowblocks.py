@@ -207,6 +207,21 @@ def matvec(blocks: RowBlocks, x: Array) -> Array:
     return jnp.einsum("kbm,m->kb", blocks.values, x)
 
 
+def rmatvec(blocks: RowBlocks, v: Array) -> Array:
+    """Return ``L^T v`` for ``v`` in block shape ``(num_blocks, block_size)``.
+
+    A scan over the blocks, as in :func:`em_pass`: one einsum over all of ``L`` makes XLA copy
+    it into a layout for the product (a second (n, m) array).
+    """
+    m = blocks.values.shape[-1]
+
+    def body(total, blk):
+        values, v_blk = blk
+        return total + v_blk @ values, None
+
+    return lax.scan(body, jnp.zeros(m, blocks.values.dtype), (blocks.values, v))[0]
+
+
 def em_pass(blocks: RowBlocks, x: Array) -> tuple[Array, Array]:
     """One pass over ``L``: ``u = L x`` and ``d = L^T (a / u)`` (the EM multiplier)."""
     m = blocks.values.shape[-1]

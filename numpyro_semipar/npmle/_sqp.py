@@ -25,6 +25,7 @@ from ._rowblocks import (
     lowrank_newton_pass,
     matvec,
     newton_pass,
+    rmatvec,
     safe_ratio,
 )
 
@@ -78,10 +79,21 @@ def _objective_change(a: Array, u: Array, l_dir: Array, sum_step: Array, alpha: 
     return -jnp.sum(terms) + alpha * sum_step
 
 
+# With a low-rank Hessian, every _STALL_WINDOW iterations the KKT residual must have fallen
+# by _STALL_FACTOR; otherwise (or when its line search fails) the loop switches to the exact
+# Hessian for good. SQP with a good Hessian converges superlinearly, so a stall means the
+# truncated SVD misses curvature that matters (seen on a 100000 x 100 Gaussian problem: rank
+# 24, KKT residual still 0.04 after 64 iterations, against 6 iterations with the exact one).
+_STALL_WINDOW = 4
+_STALL_FACTOR = 0.5
+
+
 class _State(NamedTuple):
     x: Array
     num_iter: Array
     status: Array
+    exact_hessian: Array
+    kkt_checkpoint: Array
 
 
 def sqp_solve(
@@ -108,8 +120,27 @@ def sqp_solve(
     x = em_iterations(blocks, x, opt.num_em_iter)
     basis, projected = low_rank_factor(blocks, opt.rank) if opt.rank > 0 else (None, None)
 
-    def zero_small(x):
-        return jnp.where(fixed | (x < opt.zero_threshold_solution), 0.0, x)
+    threshold = opt.zero_threshold_solution
+    m = x.shape[0]
+
+    def zero_small(x, u_lower):
+        """Zero the coordinates below the threshold, but never a row's last support.
+
+        A positively weighted row (however small its weight) whose support columns all fall
+        below the threshold would get likelihood zero: log-likelihood -inf and a failed line
+        search. ``u_lower`` (block shape) bounds ``L x`` from below; rows with
+        ``u_lower > m * threshold`` keep mass after zeroing (``L`` is at most 1), so the exact
+        repair pass runs only when some row is at risk.
+        """
+        zeroed = jnp.where(fixed | (x < threshold), 0.0, x)
+        at_risk = jnp.any((blocks.weights > 0) & (u_lower <= m * threshold))
+
+        def repair(_):
+            broken = (blocks.weights > 0) & ~(matvec(blocks, zeroed) > 0)
+            restore = rmatvec(blocks, broken.astype(x.dtype)) > 0
+            return jnp.where(restore & ~fixed, x, zeroed)
+
+        return lax.cond(at_risk, repair, lambda _: zeroed, None)
 
     def cond(state):
         return state.status == _RUNNING
@@ -119,8 +150,14 @@ def sqp_solve(
         if basis is None:
             u, d, hess = newton_pass(blocks, x)
         else:
-            u, d, hess = lowrank_newton_pass(blocks, basis, projected, x)
-        converged = kkt_residual(x, d) <= opt.tol
+            u, d, hess = lax.cond(
+                state.exact_hessian,
+                lambda x: newton_pass(blocks, x),
+                lambda x: lowrank_newton_pass(blocks, basis, projected, x),
+                x,
+            )
+        kkt = kkt_residual(x, d)
+        converged = kkt <= opt.tol
 
         def step(_):
             grad = 1.0 - d
@@ -153,23 +190,38 @@ def sqp_solve(
             one = jnp.asarray(1.0, x.dtype)
             alpha, delta = lax.while_loop(ls_cond, ls_body, (one, change(one)))
             accepted = (delta <= opt.sufficient_decrease * alpha * slope) & (slope < 0)
-            x_new = jnp.where(accepted, zero_small(jnp.maximum(x + alpha * direction, 0.0)), x)
+            # Clipping at zero only raises L x above the linear u + alpha L d: a lower bound.
+            x_step = zero_small(jnp.maximum(x + alpha * direction, 0.0), u + alpha * l_dir)
+            x_new = jnp.where(accepted, x_step, x)
             return x_new, accepted
 
         x_new, accepted = lax.cond(converged, lambda _: (x, jnp.asarray(True)), step, None)
         num_iter = state.num_iter + jnp.where(converged, 0, 1)
+        # Low-rank Hessian: a failed line search or a stall switches to the exact Hessian
+        # (and the iteration is retried from the same point) instead of ending the run.
+        checkpoint = (state.num_iter % _STALL_WINDOW == 0) & (state.num_iter > 0)
+        stalled = checkpoint & (kkt > _STALL_FACTOR * state.kkt_checkpoint)
+        retry = ~accepted & ~state.exact_hessian
+        exact_hessian = state.exact_hessian | stalled | retry
+        kkt_checkpoint = jnp.where(checkpoint, kkt, state.kkt_checkpoint)
         status = jnp.where(
             converged,
             SolverStatus.CONVERGED,
             jnp.where(
-                ~accepted,
+                ~accepted & ~retry,
                 SolverStatus.LINE_SEARCH_FAILED,
                 jnp.where(num_iter >= opt.max_iter, SolverStatus.MAX_ITER, _RUNNING),
             ),
         )
-        return _State(x_new, num_iter, status)
+        return _State(x_new, num_iter, status, exact_hessian, kkt_checkpoint)
 
-    init = _State(zero_small(x), jnp.asarray(0), jnp.asarray(_RUNNING))
+    init = _State(
+        zero_small(x, matvec(blocks, x)),
+        jnp.asarray(0),
+        jnp.asarray(_RUNNING),
+        jnp.asarray(basis is None),
+        jnp.asarray(jnp.inf, x.dtype),
+    )
     if opt.max_iter <= 0:
         return init.x, init.num_iter, jnp.asarray(SolverStatus.MAX_ITER)
     final = lax.while_loop(cond, body, init)
