@@ -216,7 +216,8 @@ def mixsqp(
     tol_activeset : float
         Tolerance on the QP multipliers (R ``convtol.activeset``).
     zero_threshold_solution : float
-        Weights below this are set to zero after each step (R ``zero.threshold.solution``).
+        Weights below this are set to zero after each step (R ``zero.threshold.solution``),
+        except a row's last support: a positively weighted row keeps positive likelihood.
     zero_threshold_searchdir : float
         QP search directions smaller than this count as zero (R ``zero.threshold.searchdir``).
     sufficient_decrease, step_size_reduce, min_step_size : float
