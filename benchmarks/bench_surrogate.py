@@ -224,7 +224,8 @@ def seed_reference(x, y, out: Path, num_epochs: int = 1000) -> dict:
     import optax
     from flax import nnx
 
-    from numpyro_semipar.mcmc._surrogate import MLP, _split_data
+    from numpyro_semipar.mcmc._mlp import MLP
+    from numpyro_semipar.mcmc._surrogate import _split_data
 
     start, cpu_start = time.perf_counter(), time.process_time()
     split_key, init_key, shuffle_key = jax.random.split(jax.random.key(1), 3)

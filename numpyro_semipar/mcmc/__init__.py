@@ -10,6 +10,7 @@ from ._archive import merge_archives as merge_archives
 from ._executor import evaluate_batch as evaluate_batch
 from ._executor import host_logdensity as host_logdensity
 from ._executor import local_executor as local_executor
+from ._mlp import MLP as MLP
 from ._multi_proposal_kernel import MultiProposalMH as MultiProposalMH
 from ._multi_proposal_kernel import (
     multi_proposal_target_acceptance as multi_proposal_target_acceptance,
@@ -19,7 +20,6 @@ from ._rao_blackwell import multi_proposal_samples as multi_proposal_samples
 from ._rao_blackwell import rao_blackwell_estimate as rao_blackwell_estimate
 from ._residual_surrogate import ResidualSurrogate as ResidualSurrogate
 from ._residual_surrogate import train_residual_surrogate as train_residual_surrogate
-from ._surrogate import MLP as MLP
 from ._surrogate import Surrogate as Surrogate
 from ._surrogate import TrainingInfo as TrainingInfo
 from ._surrogate import load_surrogate as load_surrogate
