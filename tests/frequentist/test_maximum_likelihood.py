@@ -162,9 +162,8 @@ def test_find_mode_on_pytree_gaussian():
     np.testing.assert_allclose(res.covariance, np.linalg.inv(prec), atol=1e-8)
 
 
-def test_find_mode_finite_difference_hessian_matches_exact():
-    # A non-quadratic log density (logistic log-likelihood), where central differences of the
-    # gradient carry real truncation error.
+def _logistic_log_density():
+    """A non-quadratic log density (logistic log-likelihood) and its starting point."""
     x = jax.random.normal(jax.random.key(1), (200, 3))
     y = (x @ jnp.array([0.5, -1.0, 0.25]) + jax.random.logistic(jax.random.key(2), (200,))) > 0
 
@@ -172,7 +171,12 @@ def test_find_mode_finite_difference_hessian_matches_exact():
         eta = x @ p["beta"] + p["c"]
         return jnp.sum(jnp.where(y, eta, 0.0) - jnp.logaddexp(0.0, eta)) - 0.5 * p["c"] ** 2
 
-    init = {"beta": jnp.zeros(3), "c": jnp.array(0.0)}
+    return logdensity, {"beta": jnp.zeros(3), "c": jnp.array(0.0)}
+
+
+def test_find_mode_finite_difference_hessian_matches_exact():
+    # Central differences of the gradient carry real truncation error on this log density.
+    logdensity, init = _logistic_log_density()
     exact = find_mode(logdensity, init)
     finite = find_mode(logdensity, init, hessian="finite-difference")
     assert exact.converged and finite.converged
@@ -184,15 +188,8 @@ def test_find_mode_finite_difference_hessian_matches_exact():
 
 
 def test_find_mode_scipy_optimizer_matches_optimistix():
-    # Same logistic log-likelihood; scipy's BFGS drives the jitted gradient from the host.
-    x = jax.random.normal(jax.random.key(1), (200, 3))
-    y = (x @ jnp.array([0.5, -1.0, 0.25]) + jax.random.logistic(jax.random.key(2), (200,))) > 0
-
-    def logdensity(p):
-        eta = x @ p["beta"] + p["c"]
-        return jnp.sum(jnp.where(y, eta, 0.0) - jnp.logaddexp(0.0, eta)) - 0.5 * p["c"] ** 2
-
-    init = {"beta": jnp.zeros(3), "c": jnp.array(0.0)}
+    # scipy's BFGS drives the jitted gradient from the host.
+    logdensity, init = _logistic_log_density()
     reference = find_mode(logdensity, init)
     result = find_mode(logdensity, init, optimizer="scipy", rtol=1e-12, atol=1e-12)
     assert result.converged and result.message == "converged"
