@@ -100,6 +100,10 @@ class MaximumLikelihood:
         BFGS tolerances.
     max_steps : int
         BFGS iteration limit.
+    optimizer : {"optimistix", "scipy"}
+        BFGS implementation (see :func:`find_mode`): ``"scipy"`` drives the jitted gradient
+        from the host and skips compiling optimistix's loop, which pays when the
+        log-likelihood is slow to compile and fast to run.
 
     Examples
     --------
@@ -121,6 +125,7 @@ class MaximumLikelihood:
         rtol: float = 1e-10,
         atol: float = 1e-10,
         max_steps: int = 5000,
+        optimizer: str = "optimistix",
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be a NumPyro model (callable), got {type(model).__name__}")
@@ -129,7 +134,10 @@ class MaximumLikelihood:
         self.model = model
         self.covariance = covariance
         self.map = bool(map)
+        if optimizer not in ("optimistix", "scipy"):
+            raise ValueError(f"optimizer must be 'optimistix' or 'scipy', got {optimizer!r}")
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
+        self.optimizer = optimizer
 
     def fit(
         self,
@@ -181,15 +189,25 @@ class MaximumLikelihood:
                 return problem.loglik(problem.to_constrained(flat_unconstrained)) / scale
 
             z0 = problem.to_unconstrained(problem.init_constrained)
+            # The covariance comes from the constrained-space Hessian below: the mode search's
+            # own (unconstrained) curvature is only needed cheaply, by finite differences of the
+            # gradient it has compiled anyway.
             mode = find_mode(
-                objective, z0, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps
+                objective,
+                z0,
+                rtol=self.rtol,
+                atol=self.atol,
+                max_steps=self.max_steps,
+                hessian="finite-difference",
+                optimizer=self.optimizer,
             )
             theta = problem.to_constrained(jnp.asarray(mode.position))
             loglik = float(problem.loglik(theta))
-            hessian = np.asarray(jax.hessian(problem.loglik)(theta))
+            # Jitted: eager jax.hessian/jacfwd dispatch (and compile) every primitive one by one.
+            hessian = np.asarray(jax.jit(jax.hessian(problem.loglik))(theta))
             scores = None
             if self.covariance != "hessian":
-                scores = np.asarray(jax.jacfwd(problem.pointwise_loglik)(theta))
+                scores = np.asarray(jax.jit(jax.jacfwd(problem.pointwise_loglik))(theta))
             cov = covariance_from_scores(hessian, scores, self.covariance, names)
             return EstimationResult(
                 params=problem.layout.unravel_numpy(theta),

@@ -213,3 +213,22 @@ def test_find_mode_scipy_backs_off_from_minus_infinity():
     assert result.converged
     np.testing.assert_allclose(result.position["x"], [3.0, 3.0], atol=1e-6)
     np.testing.assert_allclose(result.covariance, np.diag([3.0, 3.0]), rtol=1e-5)
+
+
+def test_scipy_optimizer_gives_the_same_fit():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 2))
+    y = x @ np.array([1.0, -0.5]) + 0.7 * rng.normal(size=300)
+
+    def model(x, y=None):
+        beta = numpyro.sample("beta", dist.Normal(0, 10).expand([2]))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(5))
+        numpyro.sample("y", dist.Normal(x @ beta, sigma), obs=y)
+
+    reference = MaximumLikelihood(model).fit(x, y)
+    result = MaximumLikelihood(model, optimizer="scipy").fit(x, y)
+    assert result.converged
+    np.testing.assert_allclose(result.flat_params, reference.flat_params, atol=1e-6)
+    np.testing.assert_allclose(result.flat_std_errors, reference.flat_std_errors, rtol=1e-5)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        MaximumLikelihood(model, optimizer="newton")
