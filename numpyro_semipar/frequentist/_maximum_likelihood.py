@@ -82,8 +82,9 @@ class MaximumLikelihood:
     """Maximum likelihood estimation of a NumPyro model.
 
     Latent sample (and ``numpyro.param``) sites are the parameters and their priors are ignored;
-    observed sites give the log-likelihood. Optimisation is by BFGS (optimistix) in the
-    unconstrained space, in float64; covariances are computed in the constrained space.
+    observed sites give the log-likelihood. Optimisation is by BFGS (optimistix, or scipy's with
+    ``optimizer="scipy"``) in the unconstrained space, in float64; covariances are computed in
+    the constrained space.
 
     Parameters
     ----------
