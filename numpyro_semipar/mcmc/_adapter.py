@@ -43,7 +43,7 @@ anything and must not be relied on for ordering between chains.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -100,6 +100,23 @@ class MHKernelState(NamedTuple):
     adaptation_state: Any
     info: Any
     rng_key: jax.Array
+
+
+def _check_init_sites(init_params, latent) -> None:
+    """Raise a ``ValueError`` naming the missing and unknown sites of a dict ``init_params``.
+
+    The chains move in the flattened ``init_params``: an extra entry would become a parameter
+    that the model ignores, a missing one fails deep inside NumPyro.
+    """
+    if not isinstance(init_params, Mapping) or not isinstance(latent, Mapping):
+        return
+    missing = sorted(set(latent) - set(init_params))
+    unknown = sorted(set(init_params) - set(latent))
+    if missing or unknown:
+        raise ValueError(
+            "init_params must give exactly the model's latent sites (unconstrained values): "
+            f"missing {missing}, unknown {unknown}"
+        )
 
 
 class BlackJAXKernelAdapter(MCMCKernel):
@@ -213,6 +230,8 @@ class BlackJAXKernelAdapter(MCMCKernel):
             self._postprocess_fn = postprocess_fn
             if init_params is None:
                 init_params = model_info.z
+            else:
+                _check_init_sites(init_params, model_info.z)
         elif init_params is None:
             raise ValueError("Valid value of `init_params` must be provided with `potential_fn`.")
         logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
@@ -247,7 +266,7 @@ class BlackJAXKernelAdapter(MCMCKernel):
             first = jax.tree.map(lambda x: jnp.asarray(x)[0], init_params)
         try:
             values = constrain_fn(self._model, model_args, model_kwargs, first)
-        except Exception:  # noqa: BLE001 - any failure: fall back to the configured strategy
+        except Exception:  # noqa: BLE001 - e.g. a missing site: named after initialize_model
             return self._init_strategy
         return init_to_value(values=values)
 

@@ -285,3 +285,33 @@ def test_plain_python_float_init_params(rng_key):
     assert kernel.sample_field == "z"
     np.testing.assert_allclose(np.asarray(state.z["a"]), 0.5)
     np.testing.assert_allclose(np.asarray(state.potential_energy), 0.5 * 1.5**2)
+
+
+@pytest.mark.parametrize(
+    ("init", "match"),
+    [({"x": 0.5}, r"missing \['s'\], unknown \[\]"), ({"x": 0.5, "s": 0.1, "zz": 1.0}, "'zz'")],
+    ids=["missing", "unknown"],
+)
+def test_init_params_must_name_the_latent_sites(init, match, rng_key):
+    # An unknown entry would silently become a coordinate of the random walk; a missing one
+    # failed deep inside NumPyro with a bare AssertionError.
+    def model():
+        numpyro.sample("x", dist.Normal(0.0, 1.0))
+        numpyro.sample("s", dist.HalfNormal(1.0))
+
+    mcmc = MCMC(RandomWalkMH(model), num_warmup=10, num_samples=10, progress_bar=False)
+    with pytest.raises(ValueError, match=match):
+        mcmc.run(rng_key, init_params=init)
+
+
+def test_given_init_params_start_the_chain_on_a_model_with_invalid_regions(rng_key):
+    # The model's log density is -inf for x > 1: a prior draw (NumPyro's default search) may be
+    # invalid, the given start is not; the kernel must start exactly there, unconstrained.
+    def model():
+        x = numpyro.sample("x", dist.Normal(0.0, 3.0))
+        numpyro.factor("cut", jnp.where(x < 1.0, 0.0, -jnp.inf))
+
+    kernel = RandomWalkMH(model)
+    state = kernel.init(rng_key, 10, {"x": -0.5}, (), {})
+    np.testing.assert_allclose(np.asarray(state.z["x"]), -0.5)
+    assert np.isfinite(float(state.potential_energy))
