@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from blackjax.base import SamplingAlgorithm
 from jax.flatten_util import ravel_pytree
 
-from ._proposals import proposal_cholesky
+from ._proposals import gaussian_increments, proposal_cholesky
 
 __all__ = [
     "DelayedAcceptanceInfo",
@@ -175,10 +175,7 @@ def surrogate_chain(
     # costs more than the network on a CPU).
     key_noise, key_uniform = jax.random.split(rng_key)
     noise = jax.random.normal(key_noise, (num_steps, flat.shape[0]), flat.dtype)
-    if jnp.ndim(proposal_cholesky) == 2:
-        steps = noise @ jnp.asarray(proposal_cholesky, flat.dtype).T
-    else:
-        steps = noise * jnp.asarray(proposal_cholesky, flat.dtype)
+    steps = gaussian_increments(noise, jnp.asarray(proposal_cholesky, flat.dtype))
     log_uniforms = jnp.log(jax.random.uniform(key_uniform, (num_steps,), dtype))
 
     def step(carry, data):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from blackjax.base import SamplingAlgorithm
 
 from ._batch_evaluation import _check_evaluator
-from ._proposals import flatten_position
+from ._proposals import flatten_position, gaussian_increments
 from ._random_walk import _factor_for, _safe_logdensity
 
 __all__ = [
@@ -142,11 +142,10 @@ def build_kernel(num_proposals: int = 16, batch_evaluation: Any = "vmap") -> Cal
         flat, unravel = flatten_position(state.position)
         factor = jnp.asarray(proposal_cholesky, flat.dtype)
         noise = jax.random.normal(key_auxiliary, flat.shape, flat.dtype)
-        auxiliary = flat + (factor @ noise if factor.ndim == 2 else factor * noise)
+        auxiliary = flat + gaussian_increments(noise, factor)
         # All N proposals from one (N, d) normal draw and one matrix product.
         noise = jax.random.normal(key_proposals, (num_proposals,) + flat.shape, flat.dtype)
-        steps = noise @ factor.T if factor.ndim == 2 else noise * factor
-        proposals = jax.vmap(unravel)(auxiliary + steps)
+        proposals = jax.vmap(unravel)(auxiliary + gaussian_increments(noise, factor))
         proposal_logdensities = _safe_logdensity(evaluate(logdensity_fn, proposals))
 
         points = jax.tree.map(

@@ -17,6 +17,7 @@ from jax.flatten_util import ravel_pytree
 
 __all__ = [
     "flatten_position",
+    "gaussian_increments",
     "gaussian_step",
     "proposal_cholesky",
 ]
@@ -47,11 +48,28 @@ def gaussian_step(rng_key: jax.Array, position: Any, proposal_cholesky: jax.Arra
     """
     flat, unravel = ravel_pytree(position)
     noise = jax.random.normal(rng_key, flat.shape, flat.dtype)
-    if jnp.ndim(proposal_cholesky) == 2:
-        step = proposal_cholesky @ noise
-    else:
-        step = proposal_cholesky * noise
+    step = gaussian_increments(noise, proposal_cholesky)
     return unravel(flat + step.astype(flat.dtype))
+
+
+def gaussian_increments(noise: jax.Array, proposal_cholesky: jax.Array) -> jax.Array:
+    """Map standard normal draws to increments with covariance ``L Lᵀ``.
+
+    Parameters
+    ----------
+    noise : array of shape (d,) or (n, d)
+        Standard normal draws: one increment, or ``n`` of them as rows.
+    proposal_cholesky : array of shape (d, d) or (d,)
+        Lower-triangular factor ``L``, or a vector of standard deviations.
+
+    Returns
+    -------
+    array of the shape of ``noise``
+        ``L z`` for each draw ``z`` (no dtype conversion: cast the factor first if needed).
+    """
+    if jnp.ndim(proposal_cholesky) != 2:
+        return proposal_cholesky * noise
+    return proposal_cholesky @ noise if noise.ndim == 1 else noise @ proposal_cholesky.T
 
 
 def proposal_cholesky(

@@ -28,6 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._surrogate import Surrogate
 from . import _random_walk
+from ._proposals import gaussian_increments
 
 __all__ = [
     "SurrogateChains",
@@ -99,7 +100,7 @@ def _draws(keys, factor, dimension, dtype, single):
     def one(key):
         key_proposal, key_accept = jax.random.split(key)
         noise = jax.random.normal(key_proposal, (dimension,), dtype)
-        noise = factor @ noise if factor.ndim == 2 else factor * noise
+        noise = gaussian_increments(noise, factor)
         log_uniform = jnp.log(jax.random.uniform(key_accept, dtype=dtype))
         return noise.astype(dtype), log_uniform
 
