@@ -13,7 +13,7 @@ import numpy as np
 from .._warnings import IdentificationWarning
 from .._x64 import float64
 from ..reporting import EstimationResult
-from ._mode import find_mode, inverse_information
+from ._mode import check_optimizer, find_mode, inverse_information
 from ._numpyro_model import model_likelihood
 
 __all__ = ["MaximumLikelihood", "covariance_from_scores"]
@@ -135,8 +135,7 @@ class MaximumLikelihood:
         self.model = model
         self.covariance = covariance
         self.map = bool(map)
-        if optimizer not in ("optimistix", "scipy"):
-            raise ValueError(f"optimizer must be 'optimistix' or 'scipy', got {optimizer!r}")
+        check_optimizer(optimizer)
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
         self.optimizer = optimizer
 
@@ -191,15 +190,14 @@ class MaximumLikelihood:
 
             z0 = problem.to_unconstrained(problem.init_constrained)
             # The covariance comes from the constrained-space Hessian below: the mode search's
-            # own (unconstrained) curvature is only needed cheaply, by finite differences of the
-            # gradient it has compiled anyway.
+            # own (unconstrained) curvature is not needed.
             mode = find_mode(
                 objective,
                 z0,
                 rtol=self.rtol,
                 atol=self.atol,
                 max_steps=self.max_steps,
-                hessian="finite-difference",
+                hessian=None,
                 optimizer=self.optimizer,
             )
             theta = problem.to_constrained(jnp.asarray(mode.position))

@@ -24,6 +24,15 @@ from .._x64 import float64
 
 __all__ = ["ModeResult", "find_mode", "inverse_information"]
 
+_HESSIANS = ("exact", "finite-difference", None)
+_OPTIMIZERS = ("optimistix", "scipy")
+
+
+def check_optimizer(optimizer: str) -> None:
+    """Raise a ``ValueError`` unless ``optimizer`` is one :func:`find_mode` knows."""
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer must be 'optimistix' or 'scipy', got {optimizer!r}")
+
 
 class ModeResult(NamedTuple):
     """Mode of a log density and the curvature there.
@@ -35,7 +44,8 @@ class ModeResult(NamedTuple):
     logdensity : float
         Log density at the mode.
     hessian : array of shape (k, k)
-        Hessian of the log density at the mode, in flattened-position order.
+        Hessian of the log density at the mode, in flattened-position order (all NaN when
+        :func:`find_mode` was told ``hessian=None``).
     covariance : array of shape (k, k)
         ``inv(-hessian)`` (the Laplace covariance); NaN where the Hessian is not negative
         definite.
@@ -108,6 +118,8 @@ def _curvature(logdensity, value_and_grad, mode: jax.Array, method: str):
     ``lax.scan`` it meets: on a DSGE posterior it costs 1.5x the jitted version's compilation.
     """
     value, grad = value_and_grad(mode)
+    if method is None:
+        return value, grad, np.full((mode.size, mode.size), np.nan)
     if method == "exact":
         return value, grad, np.asarray(jax.jit(jax.hessian(logdensity))(mode))
     steps = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(1.0, np.abs(np.asarray(mode)))
@@ -148,12 +160,14 @@ def find_mode(
     gradient_tol : float
         The run counts as converged only if, besides BFGS's own test, the gradient's infinity
         norm at the mode is below ``gradient_tol * max(1, |logdensity|)``.
-    hessian : {"exact", "finite-difference"}
+    hessian : {"exact", "finite-difference"} or None
         ``"exact"``: one jitted forward-over-reverse ``jax.hessian``. ``"finite-difference"``:
         central differences of the jitted gradient (``2k`` gradient calls, steps
         ``ε^{1/3} max(1, |x_j|)``), symmetrised; it compiles only the gradient, which is much
         cheaper when the log density runs a long ``lax.scan`` (a Kalman filter, an inner
-        solver) and ``k`` is moderate, at a relative accuracy of about ``1e-8``.
+        solver) and ``k`` is moderate, at a relative accuracy of about ``1e-8``. ``None``: no
+        curvature (``hessian`` and ``covariance`` of the result are NaN), for callers that
+        compute their own, e.g. in another parametrisation.
     optimizer : {"optimistix", "scipy"}
         ``"optimistix"``: optimistix's BFGS, the whole loop one compiled program (the least
         overhead per step). ``"scipy"``: ``scipy.optimize.minimize(method="BFGS")`` on the host,
@@ -169,6 +183,9 @@ def find_mode(
     -------
     ModeResult
     """
+    if hessian not in _HESSIANS:
+        raise ValueError(f"hessian must be 'exact', 'finite-difference' or None, got {hessian!r}")
+    check_optimizer(optimizer)
     with float64():
         flat0, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, float), init_position))
         if flat0.size == 0:
@@ -189,8 +206,6 @@ def find_mode(
                 f"the log density is not finite at the starting point ({float(value0)}); "
                 "choose init values inside the support"
             )
-        if hessian not in ("exact", "finite-difference"):
-            raise ValueError(f"hessian must be 'exact' or 'finite-difference', got {hessian!r}")
         if optimizer == "optimistix":
             solver = optx.BFGS(rtol=rtol, atol=atol)
             solution = optx.minimise(negative, solver, flat0, max_steps=max_steps, throw=False)
@@ -198,11 +213,9 @@ def find_mode(
             success = bool(solution.result == optx.RESULTS.successful)
             status = f"BFGS stopped with status {solution.result!s}"
             num_steps = int(solution.stats["num_steps"])
-        elif optimizer == "scipy":
+        else:
             gtol = max(atol, rtol * max(1.0, abs(float(value0))))
             mode, success, status, num_steps = _scipy_bfgs(value_and_grad, flat0, gtol, max_steps)
-        else:
-            raise ValueError(f"optimizer must be 'optimistix' or 'scipy', got {optimizer!r}")
         value, grad, hessian = _curvature(flat_logdensity, value_and_grad, mode, hessian)
         grad_norm = float(jnp.max(jnp.abs(grad)))
         small_gradient = grad_norm <= gradient_tol * max(1.0, abs(float(value)))

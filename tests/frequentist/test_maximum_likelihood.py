@@ -232,3 +232,12 @@ def test_scipy_optimizer_gives_the_same_fit():
     np.testing.assert_allclose(result.flat_std_errors, reference.flat_std_errors, rtol=1e-5)
     with pytest.raises(ValueError, match="optimizer must be"):
         MaximumLikelihood(model, optimizer="newton")
+
+
+def test_find_mode_without_curvature():
+    logdensity, init = _logistic_log_density()
+    reference = find_mode(logdensity, init)
+    result = find_mode(logdensity, init, hessian=None)
+    assert result.converged
+    np.testing.assert_allclose(result.position["beta"], reference.position["beta"])
+    assert np.all(np.isnan(result.hessian)) and np.all(np.isnan(result.covariance))
