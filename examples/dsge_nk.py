@@ -69,20 +69,6 @@ class Problem:
         self.logdensity = jax.jit(lambda z: -potential(z))
         self._postprocess = jax.jit(jax.vmap(info.postprocess_fn(self.y)))
 
-    def unconstrained(self, samples):
-        """Map constrained draws (dict of arrays) to a flat (n, 13) unconstrained array.
-
-        Columns in sorted site order, as ``ravel_pytree`` flattens a position dict. The prior
-        supports give the transforms: running the model (``unconstrain_fn``) would also run the
-        Kalman filter for every draw.
-        """
-        from numpyro.distributions import biject_to
-
-        priors = self.dsge.an_schorfheide_priors()
-        return np.column_stack(
-            [np.asarray(biject_to(priors[n].support).inv(samples[n])) for n in sorted(self.names)]
-        )
-
     def constrained(self, z_draws):
         """Map a dict of unconstrained draws (leading axis) to a (n, 13) array of parameters."""
         values = self._postprocess(z_draws)
@@ -477,7 +463,7 @@ def main(argv=None):
     )
     # get_samples() is constrained; the surrogate and the exact log density live on the
     # unconstrained space.
-    flat = problem.unconstrained(smh["mcmc"].get_samples())
+    flat = np.asarray(problem.dsge.unconstrained_draws(smh["mcmc"].get_samples()))
     subset = flat[:: max(1, len(flat) // config["num_importance"])]
     unravel = jax.flatten_util.ravel_pytree(mode["position"])[1]
     exact = np.asarray(jax.vmap(lambda x: problem.logdensity(unravel(x)))(subset))

@@ -81,3 +81,17 @@ def test_log_likelihood_gradient_matches_finite_differences():
     grad, fd = check(theta)
     for i, name in enumerate(names):
         np.testing.assert_allclose(float(grad[name]), float(fd[i]), rtol=1e-5, err_msg=name)
+
+
+def test_unconstrained_draws_match_numpyro_unconstrain():
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import unconstrain_fn
+
+    y, _ = dsge.load_us_data("1998Q1", "2007Q4")
+    draws = {k: jnp.array([v, 1.05 * v]) for k, v in dsge.POSTERIOR_BULK_START.items()}
+    flat = dsge.unconstrained_draws(draws)
+    assert flat.shape == (2, len(dsge.PARAM_NAMES))
+    for i in range(2):
+        params = {k: v[i] for k, v in draws.items()}
+        expected = ravel_pytree(unconstrain_fn(dsge.an_schorfheide_model, (y,), {}, params))[0]
+        np.testing.assert_allclose(flat[i], expected, rtol=1e-12)

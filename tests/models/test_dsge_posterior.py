@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_value
 
 from numpyro_semipar.mcmc import DelayedAcceptanceMH, RandomWalkMH
@@ -46,8 +45,7 @@ def test_random_walk_delayed_acceptance_and_nuts_agree():
     # A deliberately crude surrogate: a Gaussian on the unconstrained space (where the kernels
     # move) fitted to the random-walk draws, twice as wide. Delayed acceptance must still target
     # the exact posterior.
-    constrained = jnp.stack([rw_samples[n] for n in sorted(dsge.PARAM_NAMES)], axis=1)
-    unconstrained = _unconstrain(y, constrained)
+    unconstrained = dsge.unconstrained_draws(rw_samples)
     u_mean = jnp.mean(unconstrained, 0)
     u_precision = jnp.linalg.inv(2.0 * jnp.cov(unconstrained.T))
 
@@ -81,16 +79,3 @@ def test_random_walk_delayed_acceptance_and_nuts_agree():
             m_ref, se_ref, _ = reference[name]
             assert ess > 30, name
             assert abs(m - m_ref) < 5 * np.hypot(se, se_ref), (name, m, m_ref, se, se_ref)
-
-
-def _unconstrain(y, constrained):
-    """Constrained draws (columns in sorted site order) → flat unconstrained draws.
-
-    Through the prior supports: ``unconstrain_fn`` would run the model, Kalman filter included,
-    for every draw.
-    """
-    priors = dsge.an_schorfheide_priors()
-    names = sorted(dsge.PARAM_NAMES)
-    return jnp.stack(
-        [biject_to(priors[n].support).inv(constrained[:, i]) for i, n in enumerate(names)], axis=1
-    )

@@ -18,6 +18,7 @@ from ._an_schorfheide import log_prior as log_prior
 from ._an_schorfheide import prior_mean as prior_mean
 from ._an_schorfheide import state_space as state_space
 from ._an_schorfheide import system_matrices as system_matrices
+from ._an_schorfheide import unconstrained_draws as unconstrained_draws
 from ._kalman import KalmanResult as KalmanResult
 from ._kalman import kalman_filter as kalman_filter
 from ._kalman import kalman_loglik as kalman_loglik
@@ -48,4 +49,5 @@ __all__ = [
     "solve_re",
     "state_space",
     "system_matrices",
+    "unconstrained_draws",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "prior_mean",
     "state_space",
     "system_matrices",
+    "unconstrained_draws",
 ]
 
 #: Structural parameters, in the order used by flat vectors.
@@ -330,6 +331,27 @@ def _log_likelihood(theta, y):
     ll = kalman_loglik(y, ss.d, Z, T, V)
     ll = jnp.where(solved & jnp.isfinite(ll), ll, -jnp.inf)
     return ll, ss.status
+
+
+def unconstrained_draws(samples) -> jax.Array:
+    """Map constrained draws to the flat unconstrained space the MH kernels move in.
+
+    Parameters
+    ----------
+    samples : dict
+        Arrays of shape (n,) per parameter name (e.g. ``mcmc.get_samples()``).
+
+    Returns
+    -------
+    array of shape (n, 13)
+        Columns in sorted parameter order, as ``ravel_pytree`` flattens a position dict. The
+        prior supports give the transforms, so no model (and no Kalman filter) is run.
+    """
+    priors = an_schorfheide_priors()
+    return jnp.stack(
+        [transforms.biject_to(priors[n].support).inv(samples[n]) for n in sorted(PARAM_NAMES)],
+        axis=1,
+    )
 
 
 def log_prior(theta):
