@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from typing import Any, NamedTuple
 
@@ -13,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._params import param_layout
+from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..npmle._profile import check_rows, evaluate_lclk, group_weights
@@ -424,11 +424,7 @@ class ProfileMLE:
             maximise = _compiled(problem)
             flat0 = problem.layout.ravel(start)
             size = jax.tree.leaves(data)[0].shape[0]
-            indices = range(size)
-            if progress_bar and not os.environ.get("CI"):
-                from tqdm.auto import tqdm
-
-                indices = tqdm(indices, desc="ProfileMLE fits")
+            indices = progress(range(size), desc="ProfileMLE fits", enabled=progress_bar)
             results = []
             for r in indices:
                 one = jax.tree.map(lambda x, r=r: x[r], data)

@@ -10,11 +10,10 @@ scaled finite differences.
 
 from __future__ import annotations
 
-import os
-
 import jax.numpy as jnp
 import numpy as np
 
+from .._progress import progress, show_progress
 from ..moments._diagnostics import check_jacobian
 from ..moments._draws import num_simulations
 from ..moments._weighting import (
@@ -91,7 +90,7 @@ def fit_smm(smm, data, starts, layout, weighting, bounds, omega, covariance, rng
     else:
         estimated = False
         weight = smm._weight(weighting, num_moments)
-    show = progress_bar and not os.environ.get("CI")
+    show = show_progress(progress_bar)
     ctx = {"smm": smm, "layout": layout, "m_data": m_data, "box": box, "exact": exact}
     best = _stage(ctx, flats, weight, show, names, check=not smm.callback)
     stages = [best]
@@ -135,11 +134,7 @@ def _estimated_weight(weighting, omega_hat, names):
 
 def _stage(ctx, flats, weight, show, names, *, check):
     runs = []
-    iterator = flats
-    if show and len(flats) > 1:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(flats, desc="SMM starts")
+    iterator = progress(flats, desc="SMM starts", enabled=show and len(flats) > 1)
     for i, flat in enumerate(iterator):
         if ctx["smm"].callback:
             out = _solve_scipy(ctx, flat, weight)

@@ -29,9 +29,9 @@ import numpy as np
 import optax
 import optax.contrib
 from flax import nnx
-from tqdm.auto import tqdm
 
 from .._params import ParamLayout
+from .._progress import progress
 from ._mlp import MLP
 
 __all__ = ["MLP", "Surrogate", "TrainingInfo", "load_surrogate", "train_surrogate"]
@@ -495,11 +495,10 @@ def train_surrogate(
     def mse(p, x, y):
         return loss_fn(p, x, y)
 
-    disable = (not progress_bar) or bool(os.environ.get("CI"))
     best = (np.inf, params, 0)
     history, history_seconds = [], []
     epochs_run = 0
-    bar = tqdm(range(int(num_epochs)), desc="surrogate", disable=disable)
+    bar = progress(range(int(num_epochs)), desc="surrogate", enabled=progress_bar)
     for epoch in bar:
         shuffle_key, key = jax.random.split(shuffle_key)
         params, opt_state, train_loss = run_epoch(params, opt_state, key, xt, yt)

@@ -38,6 +38,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC
 
+from .._progress import show_progress
 from .._x64 import float64
 from ._archive import ArchiveRecorder, CandidateArchive
 from ._executor import host_logdensity
@@ -254,7 +255,7 @@ def surrogate_posterior(
         )
     setup_started, setup_cpu_started = time.perf_counter(), time.process_time()
     model_kwargs = dict(model_kwargs or {})
-    disable = (not progress_bar) or bool(os.environ.get("CI"))
+    disable = not show_progress(progress_bar)
     if archive is None:
         import tempfile
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
@@ -23,7 +24,6 @@ from ._data import PanelData, as_panel_data, within_transform
 from ._jackknife import split_panel_jackknife
 from ._path import (
     initial_centres,
-    progress,
     run_penalties,
     seed_from_key,
     small_linear_algebra,
@@ -190,7 +190,9 @@ class CLasso:
         lams = lambda_from_c(cs, float(np.var(yd)), t)
         rows, fits = [], {}
         multi = len(ks) * len(cs) > 1
-        with progress(sum(self.max_iter for k in ks if k > 1), "C-Lasso", self.progress_bar) as bar:
+        with progress(
+            total=sum(self.max_iter for k in ks if k > 1), desc="C-Lasso", enabled=self.progress_bar
+        ) as bar:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)

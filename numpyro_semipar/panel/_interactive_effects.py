@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
 from ._bai import BaiFit, bai_bias, bai_covariance, bai_fit, pooled_ols
 from ._criteria import bai_ng_criterion, validate_factor_options
 from ._data import PanelData, as_panel_data
-from ._path import progress, small_linear_algebra
+from ._path import small_linear_algebra
 from ._pca import principal_factors
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
@@ -174,7 +175,7 @@ class InteractiveEffects:
             _check_factor_count(int(self.num_factors), n, t)
             candidates = [int(self.num_factors)]
         fits, rows = {}, []
-        with progress(len(candidates), "Bai IFE", self.progress_bar) as bar:
+        with progress(total=len(candidates), desc="Bai IFE", enabled=self.progress_bar) as bar:
             for r in candidates:
                 fit = fit_multistart(
                     panel.y,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from functools import partial
 from typing import NamedTuple
@@ -18,7 +17,6 @@ __all__ = [
     "PathFit",
     "initial_centres",
     "kmeans",
-    "progress",
     "run_penalties",
     "seed_from_key",
     "small_linear_algebra",
@@ -39,13 +37,6 @@ def small_linear_algebra() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def progress(total: int, desc: str, enabled: bool):
-    """Return a tqdm bar, silent when disabled or when the ``CI`` environment variable is set."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=(not enabled) or bool(os.environ.get("CI")))
 
 
 def seed_from_key(rng_key) -> int:

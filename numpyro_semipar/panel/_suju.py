@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
@@ -29,7 +30,6 @@ from ._criteria import (
 from ._data import PanelData, as_panel_data, within_transform
 from ._path import (
     initial_centres,
-    progress,
     run_penalties,
     seed_from_key,
     small_linear_algebra,
@@ -339,7 +339,9 @@ class SuJu:
                 cache[key] = grouped_interactive_effects(y, x, groups, k, r, start)
             return cache[key]
 
-        with progress(sum(self.max_iter for k in ks if k > 1), "Su-Ju", self.progress_bar) as bar:
+        with progress(
+            total=sum(self.max_iter for k in ks if k > 1), desc="Su-Ju", enabled=self.progress_bar
+        ) as bar:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
