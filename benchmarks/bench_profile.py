@@ -30,13 +30,16 @@ def linear_factor(num_periods, with_beta):
 
         def lclk(self, data, grid):
             y, w = data
+            # As models.LinearFactor: one (n, m) term per period (see the comment there).
             loadings = jnp.concatenate([jnp.ones(1), self.coef])
-            mean = grid[:, None] * loadings
-            shift = jnp.zeros(num_periods).at[0].set(1.0)
-            if self.beta is not None:
-                mean = mean - (self.beta * w)[:, None, None] * shift
-            z = (y[:, None, :] - mean) * jnp.exp(-self.log_sd)
-            return jnp.sum(-0.5 * z**2 - self.log_sd - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+            inv_sd = jnp.exp(-self.log_sd)
+            out = -jnp.sum(self.log_sd) - 0.5 * num_periods * jnp.log(2 * jnp.pi)
+            for t in range(num_periods):
+                residual = y[:, t, None] - grid[None, :] * loadings[t]
+                if t == 0 and self.beta is not None:
+                    residual = residual - (self.beta * w)[:, None]
+                out = out - 0.5 * (residual * inv_sd[t]) ** 2
+            return out
 
     beta = jnp.zeros(()) if with_beta else None
     start = LinearFactor(jnp.ones(num_periods - 1), jnp.zeros(num_periods), beta)
