@@ -64,6 +64,11 @@ class ParamLayout(NamedTuple):
             start += size
         return out
 
+    def ravel_numpy(self, params: Mapping[str, object]) -> np.ndarray:
+        """Like :meth:`ravel` but in NumPy, float64 (no JAX dispatch, nothing to compile)."""
+        parts = [np.ravel(np.asarray(params[name], dtype=np.float64)) for name in self.names]
+        return np.concatenate(parts) if parts else np.zeros((0,))
+
     def unravel_numpy(self, flat) -> dict[str, np.ndarray]:
         """Like :meth:`unravel` but returns NumPy arrays."""
         flat = np.asarray(flat)

@@ -127,7 +127,7 @@ def _setup(model) -> tuple[_Problem, dict]:
     names = _leaf_names(params)
     if len(set(names)) != len(names):
         raise ValueError(f"parameter names are not unique: {names}")
-    start = {n: jnp.asarray(v, jnp.float64) for n, v in zip(names, leaves, strict=True)}
+    start = {n: np.asarray(v, np.float64) for n, v in zip(names, leaves, strict=True)}
     return _Problem(tuple(names), treedef, static, param_layout(start)), start
 
 
@@ -378,7 +378,7 @@ class ProfileMLE:
             problem, start, grid, row_weights = self._prepare(model, data, data)
             out = _compiled(problem)(
                 problem,
-                problem.layout.ravel(start),
+                problem.layout.ravel_numpy(start),
                 data,
                 grid,
                 row_weights,
@@ -422,7 +422,7 @@ class ProfileMLE:
             first = jax.tree.map(lambda x: x[0], data)
             problem, start, grid, row_weights = self._prepare(model, data, first)
             maximise = _compiled(problem)
-            flat0 = problem.layout.ravel(start)
+            flat0 = problem.layout.ravel_numpy(start)
             size = jax.tree.leaves(data)[0].shape[0]
             indices = progress(range(size), desc="ProfileMLE fits", enabled=progress_bar)
             results = []
@@ -434,7 +434,7 @@ class ProfileMLE:
 
     def _package(self, problem, out, row_weights) -> EstimationResult:
         names = list(problem.layout.flat_names)
-        total_weight = float(np.sum(row_weights))
+        total_weight = float(np.sum(np.asarray(row_weights)))
         hessian = out["hessian"]
         cov = covariance_from_scores(hessian, out["scores"], self.cov_type, names)
         gradient_norm = float(np.max(np.abs(out["gradient"]))) / total_weight

@@ -72,6 +72,9 @@ def group_weights(
     array of shape (n, G)
     """
     if weights is None:
+        if groups is None:
+            # Built on the host: eager jnp.ones and indexing would each compile a program.
+            return jnp.asarray(np.ones((num_rows, 1)), dtype=jnp.result_type(float))
         a = jnp.ones((num_rows,))
     else:
         a = jnp.asarray(weights)
