@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -471,6 +470,8 @@ def surrogate_posterior(
                 )
                 datatree = _flat_datatree(final, lp, evaluations, names)
             else:
+                import arviz as az  # on use, not at module level: importing it takes about 1 s
+
                 datatree = az.from_numpyro(sampler)
         else:
             factor = np.linalg.cholesky(cov) * scale

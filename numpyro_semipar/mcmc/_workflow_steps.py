@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +28,8 @@ def _is_jax_traceable(fn: Callable, position) -> bool:
 
 def _min_ess(draws: np.ndarray) -> float:
     """Smallest bulk ESS over coordinates of draws with shape (chains, draws, d)."""
+    import arviz as az  # on use, not at module level: importing it takes about 1 s
+
     dataset = az.from_dict({"posterior": {"x": draws}}, dims={"x": ["coordinate"]})
     ess = az.ess(dataset)
     values = np.asarray(ess["posterior"]["x"] if "posterior" in ess else ess["x"])
@@ -142,6 +143,8 @@ def _flat_datatree(draws, lp, num_evaluations, names):
     names = list(names) if names is not None else [f"x[{i}]" for i in range(dimension)]
     if len(names) != dimension:
         raise ValueError(f"names has {len(names)} entries for {dimension} parameters")
+    import arviz as az
+
     return az.from_dict(
         {
             "posterior": {"x": draws},
