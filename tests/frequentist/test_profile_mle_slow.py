@@ -22,8 +22,9 @@ TRUTH = np.concatenate([example.TRUE_COEF, example.TRUE_LOG_SD])
 
 @pytest.mark.slow
 def test_wald_intervals_cover_at_nominal_rate():
-    # 200 replications at n = 2000, fitted together (vmap over data sets): with 100 the
-    # binomial noise of a 95% rate is ±0.022 (seed 2026 gave 0.91 for one log-sd at 100).
+    # 200 replications at n = 2000, fitted one after the other by one compiled program
+    # (fit_batch): with 100 the binomial noise of a 95% rate is ±0.022 (seed 2026 gave 0.91
+    # for one log-sd at 100).
     # The grid has step 0.5 on [-6, 6], so the true support {-3, 0, 5} is on it.
     reps, n = 200, 2000
     rng = np.random.default_rng(2026)
