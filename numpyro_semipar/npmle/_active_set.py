@@ -27,6 +27,8 @@ __all__ = ["ActiveSetState", "solve_nonnegative_qp"]
 _RIDGE_START = 1e-11
 _RIDGE_GROWTH = 10.0
 _RIDGE_MAX_TRIES = 30
+# A coordinate whose gradient exceeds this starts the QP in the working set (held at zero).
+_SHRINKING_GRADIENT = 1e-8
 
 
 class ActiveSetState(NamedTuple):
@@ -116,7 +118,8 @@ def solve_nonnegative_qp(
     grad : Array of shape (m,)
         Gradient ``g`` of the objective at ``x``.
     x : Array of shape (m,)
-        Current non-negative point; its zero coordinates start in the working set.
+        Current non-negative point; its zero coordinates and those whose gradient is above
+        1e-8 start in the working set.
     fixed : Array of shape (m,), bool
         Coordinates held at zero throughout (columns with zero likelihood everywhere).
     max_iter : int
@@ -132,7 +135,12 @@ def solve_nonnegative_qp(
         ``y = x + step``; ``done`` tells whether the QP was solved within ``max_iter``.
     """
     x = jnp.where(fixed, 0.0, jnp.maximum(x, 0.0))
-    working0 = fixed | (x <= 0.0)
+    # Coordinates the gradient pushes down start held at zero, not only those already there.
+    # Most of them are off the support, and the multiplier test releases the others; from a
+    # point with every coordinate positive (the EM start) the first QP would otherwise add the
+    # bounds one per iteration (66 iterations against 17 on the 2000 x 75 README problem, 189
+    # against 65 on 10000 x 200).
+    working0 = fixed | (x <= 0.0) | (grad > _SHRINKING_GRADIENT)
     big = jnp.asarray(jnp.inf, hess.dtype)
 
     def cond(state):
@@ -174,6 +182,10 @@ def solve_nonnegative_qp(
         return ActiveSetState(step_new, working_new, state.num_iter + 1, done, at_minimum)
 
     init = ActiveSetState(
-        jnp.where(fixed, -x, 0.0), working0, jnp.asarray(0), jnp.asarray(False), jnp.asarray(False)
+        jnp.where(working0, -x, 0.0),
+        working0,
+        jnp.asarray(0),
+        jnp.asarray(False),
+        jnp.asarray(False),
     )
     return lax.while_loop(cond, body, init)
