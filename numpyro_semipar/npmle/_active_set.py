@@ -188,4 +188,9 @@ def solve_nonnegative_qp(
         jnp.asarray(False),
         jnp.asarray(False),
     )
-    return lax.while_loop(cond, body, init)
+    final = lax.while_loop(cond, body, init)
+    # The QP's value only falls from its start, but the start above is not the zero step: a QP
+    # cut short by max_iter could in principle return a step that does not descend. The EM
+    # step x * d - x = -x * g (feasible, slope -sum x g^2) replaces it then.
+    stalled = ~final.done & ~(grad @ final.y < 0.0)
+    return final._replace(y=jnp.where(stalled, -x * grad, final.y))
