@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._warnings import ConvergenceWarning
-from ...frequentist._mode import find_mode
 
 __all__ = [
     "CovarianceAdaptationState",
@@ -301,6 +300,9 @@ def mode_start(
     covariance : numpy array of shape (d, d)
         Symmetric positive-definite proposal covariance in flattened-position order.
     """
+    # Imported on use: importing the frequentist package (SMM, panel, scipy.stats) takes ~1.5 s.
+    from ...frequentist._mode import find_mode
+
     result = find_mode(logdensity_fn, init_position, **find_mode_options)
     cov = np.asarray(result.covariance, dtype=np.float64)
     ok = bool(np.all(np.isfinite(cov)))
