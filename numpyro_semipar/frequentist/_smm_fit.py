@@ -56,7 +56,7 @@ def fit_smm(smm, data, starts, layout, weighting, bounds, omega, covariance, rng
             f"{num_moments} moments cannot identify {k} parameters {list(layout.flat_names)}"
         )
     box = make_bounds(bounds, layout)
-    flats = [np.asarray(layout.ravel(s), dtype=np.float64) for s in starts]
+    flats = [layout.ravel_numpy(s) for s in starts]
     for flat in flats:
         check_inside(flat, box, layout.flat_names)
     if smm.callback:

@@ -132,7 +132,8 @@ def solve_nonnegative_qp(
     Returns
     -------
     ActiveSetState
-        ``y = x + step``; ``done`` tells whether the QP was solved within ``max_iter``.
+        ``y = x + step``; ``done`` tells whether the QP was solved within ``max_iter``. A QP
+        cut short whose step would not descend returns the EM step ``-x * grad`` instead.
     """
     x = jnp.where(fixed, 0.0, jnp.maximum(x, 0.0))
     # Coordinates the gradient pushes down start held at zero, not only those already there.

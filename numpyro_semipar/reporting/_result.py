@@ -109,7 +109,7 @@ class EstimationResult:
     @property
     def flat_params(self) -> np.ndarray:
         """The estimates as one flat vector, in :attr:`param_names` order."""
-        return np.asarray(self._layout.ravel(self.params), dtype=np.float64)
+        return self._layout.ravel_numpy(self.params)
 
     @property
     def std_errors(self) -> dict[str, np.ndarray]:
