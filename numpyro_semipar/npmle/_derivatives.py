@@ -193,7 +193,7 @@ def weights_tangent(
     return support_solve((q * a[:, None]).T @ q, b, support)
 
 
-def support_solve(hess: Array, rhs: Array, support: Array) -> Array:
+def support_solve(hess, rhs, support, *, xp=jnp, linalg=None):
     """Solve the KKT system of the weights' derivative on the active support.
 
     Returns ``x = H_SS^{-1} (rhs_S - c 1)`` on ``S`` and 0 elsewhere, with ``c`` (one per
@@ -211,20 +211,31 @@ def support_solve(hess: Array, rhs: Array, support: Array) -> Array:
         Right-hand side(s) ``b`` (entries off ``S`` are ignored).
     support : Array of shape (m,), bool
         The active support ``S`` (see :func:`active_support`).
+    xp, linalg : modules
+        Array namespace and its ``cho_factor``/``cho_solve`` provider: ``jax.numpy`` and
+        ``jax.scipy.linalg`` (default), or ``numpy`` and ``scipy.linalg`` for the host engine.
 
     Returns
     -------
     Array shaped like ``rhs``
     """
+    factor_fn, solve_fn = (
+        (cho_factor, cho_solve)
+        if linalg is None
+        else (
+            linalg.cho_factor,
+            linalg.cho_solve,
+        )
+    )
     both = support[:, None] & support[None, :]
-    scale = jnp.max(jnp.where(support, jnp.diag(hess), 0.0))
-    mat = jnp.where(both, hess, 0.0) + jnp.diag(jnp.where(support, _SUPPORT_RIDGE * scale, 1.0))
-    factor = cho_factor(mat, lower=True)
+    scale = xp.max(xp.where(support, xp.diag(hess), 0.0))
+    mat = xp.where(both, hess, 0.0) + xp.diag(xp.where(support, _SUPPORT_RIDGE * scale, 1.0))
+    factor = factor_fn(mat, lower=True)
     sfloat = support.astype(hess.dtype)
     mask = sfloat if rhs.ndim == 1 else sfloat[:, None]
-    x = cho_solve(factor, rhs * mask) * mask
-    y = cho_solve(factor, sfloat) * sfloat
-    denom = jnp.sum(y)
-    c = jnp.sum(x, axis=0) / jnp.where(denom > 0, denom, 1.0)
+    x = solve_fn(factor, rhs * mask) * mask
+    y = solve_fn(factor, sfloat) * sfloat
+    denom = xp.sum(y)
+    c = xp.sum(x, axis=0) / xp.where(denom > 0, denom, 1.0)
     y = y if rhs.ndim == 1 else y[:, None]
     return (x - c * y) * mask
