@@ -11,18 +11,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._params import param_layout
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
-from ..npmle._profile import check_rows, evaluate_lclk, group_weights
-from ..npmle._profile_derivatives import ProfileCurvature, profile_curvature
+from ..npmle._profile import check_rows, group_weights
 from ..reporting import EstimationResult
 from ._maximum_likelihood import covariance_from_scores
+from ._profile_newton import maximise_compiled, maximise_host, model_programs, setup_problem
 
 __all__ = ["MixingDistribution", "ProfileMLE", "plot_mixing_cdf"]
 
 _COV_TYPES = ("hessian", "sandwich", "opg")
+_ENGINES = ("auto", "host", "compiled")
 # mixSQP stops at a KKT residual of 1e-8; 1e-6 flags a failed inner solve, not a slow one.
 _INNER_KKT_TOL = 1e-6
 
@@ -95,184 +95,6 @@ def plot_mixing_cdf(
     return ax
 
 
-def _leaf_names(params) -> list[str]:
-    names = []
-    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
-        parts = []
-        for key in path:
-            for attr in ("name", "key", "idx"):
-                if hasattr(key, attr):
-                    parts.append(str(getattr(key, attr)))
-                    break
-        names.append(".".join(parts) or "theta")
-    return names
-
-
-class _Problem(NamedTuple):
-    names: tuple[str, ...]
-    treedef: Any
-    static: Any
-    layout: Any
-
-
-def _setup(model) -> tuple[_Problem, dict]:
-    if getattr(model, "lclk", None) is None:
-        raise TypeError(
-            f"model must be a pytree with a method lclk(data, grid), got {type(model).__name__}"
-        )
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    if not leaves:
-        raise ValueError("the model has no floating-point array field to estimate")
-    names = _leaf_names(params)
-    if len(set(names)) != len(names):
-        raise ValueError(f"parameter names are not unique: {names}")
-    start = {n: np.asarray(v, np.float64) for n, v in zip(names, leaves, strict=True)}
-    return _Problem(tuple(names), treedef, static, param_layout(start)), start
-
-
-def _rebuild(problem: _Problem, flat):
-    values = problem.layout.unravel(flat)
-    params = jax.tree_util.tree_unflatten(problem.treedef, [values[n] for n in problem.names])
-    return eqx.combine(params, problem.static)
-
-
-class _Newton(NamedTuple):
-    theta: jax.Array  # accepted iterate
-    current: ProfileCurvature  # everything at the accepted iterate
-    candidate: jax.Array  # where the next evaluation happens
-    predicted: jax.Array  # increase of the quadratic model at the candidate
-    damping: jax.Array
-    num_steps: jax.Array
-    done: jax.Array
-
-
-# Levenberg-Marquardt damping (relative to the diagonal of the information): start, shrink
-# after an accepted step, growth after a rejected one; and the least acceptable ratio of
-# actual to predicted increase.
-_DAMPING_START = 1.0
-_DAMPING_SHRINK = 0.1
-_DAMPING_GROW = 8.0
-_ACCEPT_RATIO = 1e-4
-
-
-def _newton_step(gradient, hessian, damping):
-    """Damped Newton step ``(N + λ D)⁻¹ g`` with ``N = −H`` made positive definite.
-
-    Returns the damped step, the increase of the quadratic model along it, and the step with
-    no damping (for the convergence test), from one eigendecomposition.
-    """
-    info = -hessian
-    scale = jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(info)), 1e-300))
-    scaled = info / scale[:, None] / scale[None, :]
-    evals, evecs = jnp.linalg.eigh(0.5 * (scaled + scaled.T))
-    # Far from the optimum the profile likelihood need not be concave: negative curvature is
-    # mirrored (the smallest eigenvalue becomes |min|), then the damping is added.
-    floor = 1e-8 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
-    shift = jnp.maximum(-2.0 * jnp.min(evals), 0.0) + floor
-    coords = evecs.T @ (gradient / scale)
-    step = evecs @ (coords / (evals + shift + damping)) / scale
-    predicted = gradient @ step - 0.5 * step @ (info @ step)
-    return step, predicted, evecs @ (coords / (evals + shift)) / scale
-
-
-def _maximise(problem, flat0, data, grid, row_weights, rtol, atol, max_steps, row_chunk):
-    """Damped Newton on the profile log-likelihood with its exact Hessian (pure JAX).
-
-    Every iteration makes one call of :func:`profile_curvature` (the solver warm-started from
-    the weights at the accepted iterate), whose value, gradient, Hessian and scores serve the
-    step, the acceptance test and, at the end, the standard errors: the solver and the
-    derivatives are traced and compiled once, inside one loop.
-    """
-    num_groups = row_weights.shape[1]
-    n, k, m = row_weights.shape[0], flat0.shape[0], grid.shape[0]
-
-    def log_lik_fn(flat, data):
-        return evaluate_lclk(_rebuild(problem, flat), data, grid)
-
-    def evaluate(theta, init):
-        return profile_curvature(
-            log_lik_fn, theta, data, row_weights, init_mixing=init, row_chunk=row_chunk
-        )
-
-    def cond(state):
-        return (~state.done) & (state.num_steps < max_steps)
-
-    def body(state):
-        new = evaluate(state.candidate, state.current.mixing_weights)
-        old = state.current
-        gain = new.loglik - old.loglik
-        first = state.num_steps == 0
-        finite = jnp.isfinite(new.loglik) & jnp.all(jnp.isfinite(new.hessian))
-        # Changes at the level of rounding count as no change (the last steps are tiny).
-        noise = 1e-12 * jnp.abs(old.loglik)
-        accept = finite & (first | (gain >= _ACCEPT_RATIO * state.predicted - noise))
-        current = jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
-        theta = jnp.where(accept, state.candidate, state.theta)
-        good = gain >= 0.75 * state.predicted
-        damping = jnp.where(
-            accept,
-            jnp.where(good | first, state.damping * _DAMPING_SHRINK, state.damping),
-            jnp.maximum(state.damping * _DAMPING_GROW, 1e-2),
-        )
-        step, predicted, newton = _newton_step(current.gradient, current.hessian, damping)
-        # Converged when the undamped Newton step from the accepted point is tiny.
-        small = jnp.max(jnp.abs(newton)) <= atol + rtol * jnp.max(jnp.abs(theta))
-        done = accept & small
-        return _Newton(theta, current, theta + step, predicted, damping, state.num_steps + 1, done)
-
-    placeholder = ProfileCurvature(
-        loglik=jnp.asarray(-jnp.inf),
-        mixing_weights=jnp.full((num_groups, m), 1.0 / m),
-        gradient=jnp.zeros(k),
-        hessian=-jnp.eye(k),
-        hessian_known_mixing=-jnp.eye(k),
-        scores=jnp.zeros((n, k)),
-        kkt_residual=jnp.asarray(jnp.inf),
-    )
-    init = _Newton(
-        flat0,
-        placeholder,
-        flat0,
-        jnp.asarray(0.0),
-        jnp.asarray(_DAMPING_START),
-        jnp.asarray(0),
-        jnp.asarray(False),
-    )
-    final = jax.lax.while_loop(cond, body, init)
-    out = final.current
-    return {
-        "theta": final.theta,
-        "success": final.done,
-        "num_steps": final.num_steps,
-        "loglik": out.loglik,
-        "mixing": out.mixing_weights,
-        "gradient": out.gradient,
-        "hessian": out.hessian,
-        "hessian_known_mixing": out.hessian_known_mixing,
-        "scores": out.scores,
-        "inner_kkt": out.kkt_residual,
-    }
-
-
-# Compiled once per model structure (the problem is static: names, tree structure and the
-# non-array fields of the model), so refitting on new data of the same shape is fast.
-_STATIC = ("rtol", "atol", "max_steps", "row_chunk")
-_maximise_jit = jax.jit(_maximise, static_argnums=0, static_argnames=_STATIC)
-
-
-def _compiled(problem: _Problem):
-    try:
-        hash(problem)
-    except TypeError:
-        # Non-hashable static fields (e.g. an integer array in the model): compile per call.
-        def maximise(problem, *args, **options):
-            return jax.jit(functools.partial(_maximise, problem, **options))(*args)
-
-        return maximise
-    return _maximise_jit
-
-
 class ProfileMLE:
     """Semi-parametric maximum likelihood with the mixing distribution profiled out.
 
@@ -280,10 +102,10 @@ class ProfileMLE:
     method of Bunting, Diegert & Maurel 2025 and the ``spmlex`` package): θ by a damped
     (Levenberg-Marquardt) Newton method with the exact profile Hessian, in float64, F by
     mixSQP at each θ (warm-started from the previous iterate). Value, gradient, Hessian and
-    scores come from one pass over the data in row chunks, so memory stays O(n·m) and the
-    whole fit is one compiled program. Standard errors come from the profile observed
-    information, which includes the cost of estimating F (the ``Bᵀ H_SS⁻¹ B`` correction), or
-    from a sandwich built on per-observation profile scores ``s_i = ∂θ ℓ_i + (∂_p ℓ_i) dp*/dθ``.
+    scores come from one pass over the data in row chunks, so memory stays O(n·m). Standard
+    errors come from the profile observed information, which includes the cost of estimating F
+    (the ``Bᵀ H_SS⁻¹ B`` correction), or from a sandwich built on per-observation profile
+    scores ``s_i = ∂θ ℓ_i + (∂_p ℓ_i) dp*/dθ``.
 
     Parameters
     ----------
@@ -307,6 +129,14 @@ class ProfileMLE:
         Rows per chunk when assembling the derivatives (``None``: all rows at once; "auto":
         about 2**21 entries per chunk of the (rows, m, k) Jacobian). ``model.lclk`` must act
         row by row on the data leaves that have ``n`` leading rows.
+    engine : {"auto", "host", "compiled"}
+        How the iteration runs (both give the same estimates, to solver tolerance).
+        ``"compiled"``: the whole fit, mixSQP included, is one jitted JAX program: seconds
+        to compile on CPU, then reused for every data set of the same shape. ``"host"``: the
+        Newton loop runs in Python with mixSQP and the assembly of the derivatives in NumPy,
+        and only the model's log-likelihood and its derivatives are compiled: a one-off fit
+        starts several times faster. ``"auto"`` uses ``"host"`` for :meth:`fit` and
+        ``"compiled"`` for :meth:`fit_batch`.
 
     Examples
     --------
@@ -326,9 +156,12 @@ class ProfileMLE:
         max_steps: int = 500,
         gradient_tol: float = 1e-5,
         row_chunk: int | str | None = "auto",
+        engine: str = "auto",
     ) -> None:
         if cov_type not in _COV_TYPES:
             raise ValueError(f"cov_type must be one of {_COV_TYPES}, got {cov_type!r}")
+        if engine not in _ENGINES:
+            raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
         grid = np.asarray(grid, dtype=np.float64)
         if grid.ndim not in (1, 2) or grid.shape[0] < 1:
             raise ValueError(f"grid must have shape (m,) or (m, d), got {grid.shape}")
@@ -341,15 +174,22 @@ class ProfileMLE:
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
         self.gradient_tol = gradient_tol
         self.row_chunk = row_chunk
+        self.engine = engine
 
     def _prepare(self, model, data, first_data):
-        problem, start = _setup(model)
+        problem, start = setup_problem(model)
         grid = jnp.asarray(self.grid)
-        # One small compiled program instead of op-by-op dispatch (each op compiles once).
-        log_lik = eqx.filter_jit(evaluate_lclk)(model, first_data, grid)
+        # The host engine's own compiled log-likelihood (op-by-op dispatch would compile
+        # every operation separately).
+        flat0 = problem.layout.ravel_numpy(start)
+        log_lik = model_programs(problem, grid).log_lik(flat0, first_data)
         row_weights = group_weights(self.weights, self.groups, log_lik.shape[0])
         check_rows(log_lik, row_weights)
         return problem, start, grid, row_weights
+
+    def _maximiser(self, default: str):
+        engine = default if self.engine == "auto" else self.engine
+        return maximise_host if engine == "host" else maximise_compiled
 
     def fit(self, model: Any, data: Any) -> EstimationResult:
         """Estimate θ and the mixing distribution.
@@ -376,7 +216,7 @@ class ProfileMLE:
         with float64():
             data = _as_float64(data)
             problem, start, grid, row_weights = self._prepare(model, data, data)
-            out = _compiled(problem)(
+            out = self._maximiser("host")(
                 problem,
                 problem.layout.ravel_numpy(start),
                 data,
@@ -421,7 +261,7 @@ class ProfileMLE:
             data = _as_float64(data)
             first = jax.tree.map(lambda x: x[0], data)
             problem, start, grid, row_weights = self._prepare(model, data, first)
-            maximise = _compiled(problem)
+            maximise = self._maximiser("compiled")
             flat0 = problem.layout.ravel_numpy(start)
             size = jax.tree.leaves(data)[0].shape[0]
             indices = progress(range(size), desc="ProfileMLE fits", enabled=progress_bar)
@@ -482,7 +322,7 @@ class ProfileMLE:
                 "scores": out["scores"],
                 "gradient_norm": gradient_norm,
                 "inner_kkt_residual": float(out["inner_kkt"]),
-                "arviz_groups": {"mixing": _mixing_dataset(mixing)},
+                "arviz_groups": {"mixing": functools.partial(_mixing_dataset, mixing)},
             },
         )
 

@@ -90,5 +90,7 @@ def result_to_datatree(result: EstimationResult, num_draws: int = 2000, seed: in
     )
     groups = {"posterior": posterior_ds, "point_estimate": point_ds, "vcov": vcov_ds}
     for name, dataset in result.extra.get("arviz_groups", {}).items():
-        groups[name] = dataset
+        # A dataset, or a function building one: estimators pass a function where building
+        # it at fit time would cost (xarray's first Dataset imports its array backends).
+        groups[name] = dataset() if callable(dataset) else dataset
     return xr.DataTree.from_dict(groups)
