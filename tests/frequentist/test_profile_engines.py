@@ -54,3 +54,16 @@ def test_host_and_compiled_engines_agree(options, transform):
 def test_engine_is_validated():
     with pytest.raises(ValueError, match="engine"):
         ProfileMLE(GRID, engine="gpu")
+
+
+def test_auto_engine_fits_small_problems_on_the_host():
+    from numpyro_semipar.frequentist._profile_newton import maximise_compiled, maximise_host
+
+    auto = ProfileMLE(GRID)
+    theta = np.zeros(5)
+    small = np.ones((N, 1))
+    large = np.broadcast_to(np.ones((1, 1)), (10**6, 1))  # n·m·k = 1.25e8 > 2e7
+    assert auto._maximiser(False, small, theta) is maximise_host
+    assert auto._maximiser(False, large, theta) is maximise_compiled
+    assert auto._maximiser(True, small, theta) is maximise_compiled
+    assert ProfileMLE(GRID, engine="host")._maximiser(True, large, theta) is maximise_host
