@@ -122,7 +122,8 @@ def _accept(old: ProfileCurvature, new: ProfileCurvature, predicted, damping, fi
     finite = xp.isfinite(new.loglik) & xp.all(xp.isfinite(new.hessian))
     # Changes at the level of rounding count as no change (the last steps are tiny).
     noise = 1e-12 * xp.abs(old.loglik)
-    with np.errstate(invalid="ignore"):  # -inf - -inf never happens, but NumPy cannot know
+    # A first evaluation at -inf gives gain = -inf - (-inf) = NaN: rejected through `finite`.
+    with np.errstate(invalid="ignore"):
         accept = finite & (first | (gain >= _ACCEPT_RATIO * predicted - noise))
         good = gain >= 0.75 * predicted
     damping = xp.where(

@@ -143,6 +143,11 @@ def test_bad_input_is_reported(data):
         ProfileMLE(GRID).fit(object(), data)
     with pytest.raises(ValueError, match="row 0"):
         ProfileMLE(GRID, weights=-np.ones(N)).fit(START, data)
+    far = data.copy()
+    far[4, 0] = np.inf  # likelihood zero at every grid point
+    for engine in ("host", "compiled"):
+        with pytest.raises(ValueError, match=r"row 4 .* \(widen the grid\)"):
+            ProfileMLE(GRID, engine=engine).fit(START, far)
 
 
 def test_nonconvergence_is_reported(data):
