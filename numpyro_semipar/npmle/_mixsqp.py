@@ -17,7 +17,7 @@ from .._x64 import float64
 from ._derivatives import active_support, optimal_value, weights_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
-from ._sqp import SQPOptions, kkt_residual, sqp_solve
+from ._sqp import SQPOptions, kkt_residual, sqp_options, sqp_solve
 from ._validation import check_problem, problem_arrays
 
 __all__ = ["mixsqp", "choose_rank", "envelope_tangent"]
@@ -274,20 +274,19 @@ def mixsqp(
     """
     n, m, traced = check_problem(log_lik, weights, init_weights)
     rank = _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
-    if max_iter_activeset is None:
-        max_iter_activeset = m + 1
     config = _Config(
-        SQPOptions(
-            max_iter=int(max_iter),
-            max_iter_activeset=int(max_iter_activeset),
-            num_em_iter=int(num_em_iter),
-            tol=float(tol),
-            tol_activeset=float(tol_activeset),
-            zero_threshold_solution=float(zero_threshold_solution),
-            zero_threshold_searchdir=float(zero_threshold_searchdir),
-            sufficient_decrease=float(sufficient_decrease),
-            step_size_reduce=float(step_size_reduce),
-            min_step_size=float(min_step_size),
+        sqp_options(
+            m,
+            max_iter=max_iter,
+            max_iter_activeset=max_iter_activeset,
+            num_em_iter=num_em_iter,
+            tol=tol,
+            tol_activeset=tol_activeset,
+            zero_threshold_solution=zero_threshold_solution,
+            zero_threshold_searchdir=zero_threshold_searchdir,
+            sufficient_decrease=sufficient_decrease,
+            step_size_reduce=step_size_reduce,
+            min_step_size=min_step_size,
             rank=rank,
         ),
         float(support_gap_tol),

@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 from ._active_set import _RIDGE_GROWTH, _RIDGE_MAX_TRIES, _RIDGE_START, _SHRINKING_GRADIENT
 from ._result import MixSQPResult, SolverStatus
 from ._rowblocks import _TINY_MARGINAL, DEFAULT_BLOCK_SIZE, block_shape
-from ._sqp import SQPOptions
+from ._sqp import SQPOptions, sqp_options
 from ._validation import check_problem
 
 __all__ = ["mixsqp_numpy"]
@@ -304,22 +304,7 @@ def _total_loglik(log_lik, weights, prob: _Problem, u: np.ndarray, p: np.ndarray
     return float(weights[prob.live] @ log_u)
 
 
-def mixsqp_numpy(
-    log_lik,
-    weights=None,
-    *,
-    init_weights=None,
-    tol: float = 1e-8,
-    max_iter: int = 1000,
-    max_iter_activeset: int | None = None,
-    num_em_iter: int = 10,
-    tol_activeset: float = 1e-10,
-    zero_threshold_solution: float = 1e-8,
-    zero_threshold_searchdir: float = 1e-14,
-    sufficient_decrease: float = 0.01,
-    step_size_reduce: float = 0.75,
-    min_step_size: float = 1e-8,
-) -> MixSQPResult:
+def mixsqp_numpy(log_lik, weights=None, *, init_weights=None, **options) -> MixSQPResult:
     r"""Maximum-likelihood mixture weights on a fixed grid by mixSQP, in NumPy.
 
     Solves :math:`\max_{p \in \Delta_m} \sum_i w_i \log \sum_j p_j \exp(\ell_{ij})` exactly
@@ -337,13 +322,12 @@ def mixsqp_numpy(
     init_weights : array of shape (m,), optional
         Starting mixing weights (any positive scale). Default: uniform over the grid points
         with positive likelihood for some row.
-    tol, max_iter, max_iter_activeset, num_em_iter, tol_activeset : optional
-        As in :func:`~numpyro_semipar.npmle.mixsqp` (``max_iter_activeset`` defaults to
-        ``m + 1``).
-    zero_threshold_solution, zero_threshold_searchdir : float
-        As in :func:`~numpyro_semipar.npmle.mixsqp`.
-    sufficient_decrease, step_size_reduce, min_step_size : float
-        As in :func:`~numpyro_semipar.npmle.mixsqp`.
+    **options
+        The solver options of :func:`~numpyro_semipar.npmle.mixsqp`, with the same defaults:
+        ``tol``, ``max_iter``, ``max_iter_activeset`` (default ``m + 1``), ``num_em_iter``,
+        ``tol_activeset``, ``zero_threshold_solution``, ``zero_threshold_searchdir``,
+        ``sufficient_decrease``, ``step_size_reduce``, ``min_step_size``. There is no
+        low-rank Hessian.
 
     Returns
     -------
@@ -358,23 +342,15 @@ def mixsqp_numpy(
         Bad shapes; NaN or ``+inf`` entries, rows that are ``-inf`` everywhere, negative or
         non-finite weights (named by row/column).
     TypeError
-        Traced (JAX) input: use :func:`~numpyro_semipar.npmle.mixsqp` there.
+        Traced (JAX) input: use :func:`~numpyro_semipar.npmle.mixsqp` there; an unknown
+        option, or ``rank``.
     """
     n, m, traced = check_problem(log_lik, weights, init_weights)
     if traced:
         raise TypeError("mixsqp_numpy needs concrete arrays; under jit/vmap/grad use mixsqp")
-    opt = SQPOptions(
-        max_iter=int(max_iter),
-        max_iter_activeset=m + 1 if max_iter_activeset is None else int(max_iter_activeset),
-        num_em_iter=int(num_em_iter),
-        tol=float(tol),
-        tol_activeset=float(tol_activeset),
-        zero_threshold_solution=float(zero_threshold_solution),
-        zero_threshold_searchdir=float(zero_threshold_searchdir),
-        sufficient_decrease=float(sufficient_decrease),
-        step_size_reduce=float(step_size_reduce),
-        min_step_size=float(min_step_size),
-    )
+    if "rank" in options:
+        raise TypeError("mixsqp_numpy has no low-rank Hessian (option 'rank')")
+    opt = sqp_options(m, **options)
     log_lik = np.asarray(log_lik)  # no copy; converted to float64 block by block
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     x0 = np.ones(m) if init_weights is None else np.asarray(init_weights, dtype=np.float64)

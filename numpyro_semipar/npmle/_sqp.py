@@ -29,7 +29,7 @@ from ._rowblocks import (
     safe_ratio,
 )
 
-__all__ = ["SQPOptions", "kkt_residual", "em_iterations", "sqp_solve"]
+__all__ = ["SQPOptions", "sqp_options", "kkt_residual", "em_iterations", "sqp_solve"]
 
 _RUNNING = -1
 
@@ -48,6 +48,29 @@ class SQPOptions(NamedTuple):
     step_size_reduce: float = 0.75
     min_step_size: float = 1e-8
     rank: int = 0
+
+
+def sqp_options(num_columns: int, **options) -> SQPOptions:
+    """Build :class:`SQPOptions` from keyword options, as plain Python numbers.
+
+    Options left out take :class:`SQPOptions`'s defaults, except ``max_iter_activeset``,
+    whose default (also when ``None``) is ``num_columns + 1``; the values are converted to
+    the defaults' types, so that they are static (hashable) under ``jit``.
+
+    Raises
+    ------
+    TypeError
+        An option that :class:`SQPOptions` does not have.
+    """
+    unknown = sorted(set(options) - set(SQPOptions._fields))
+    if unknown:
+        raise TypeError(f"unknown mixSQP option(s) {unknown}; known: {list(SQPOptions._fields)}")
+    if options.get("max_iter_activeset") is None:
+        options["max_iter_activeset"] = num_columns + 1
+    values = {}
+    for name, default in SQPOptions._field_defaults.items():
+        values[name] = type(default)(options.get(name, default))
+    return SQPOptions(**values)
 
 
 def kkt_residual(x: Array, d: Array) -> Array:

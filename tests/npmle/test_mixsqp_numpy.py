@@ -226,3 +226,11 @@ def test_traced_input_is_refused():
     ll, _, _, _ = _problem("gaussian_mixture")
     with pytest.raises(TypeError, match="concrete"):
         jax.jit(lambda v: mixsqp_numpy(v).loglik)(ll)
+
+
+def test_unknown_options_are_rejected_by_name():
+    ll = np.zeros((3, 2))
+    with pytest.raises(TypeError, match="max_iters"):
+        mixsqp_numpy(ll, max_iters=5)
+    with pytest.raises(TypeError, match="rank"):
+        mixsqp_numpy(ll, rank=1)
