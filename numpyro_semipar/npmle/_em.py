@@ -14,7 +14,14 @@ from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ._mixsqp import envelope_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
-from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
+from ._rowblocks import (
+    em_pass,
+    feasible_start,
+    inspect_blocks,
+    make_row_blocks,
+    total_loglik,
+    unblock,
+)
 from ._validation import check_problem, problem_arrays
 
 __all__ = ["em"]
@@ -32,7 +39,7 @@ def _em_impl(log_lik, weights, init, max_iter: int, tol: float):
     blocks, rowmax = make_row_blocks(log_lik, weights)
     nonzero, bad_entries = inspect_blocks(blocks)
     x = jnp.where(nonzero, init, 0.0)
-    x = x / jnp.sum(x)
+    x = feasible_start(blocks, x / jnp.sum(x), ~nonzero)
 
     def cond(carry):
         _, _, kkt, it = carry
@@ -106,7 +113,8 @@ def em(
         Non-negative row weights. Default: all ones.
     init_weights : array of shape (m,), optional
         Starting weights; zero entries stay zero. Default: uniform over the grid points with
-        positive likelihood for some row.
+        positive likelihood for some row, which also replaces a start that gives some
+        positively weighted row zero likelihood.
     max_iter : int
         Maximum number of EM steps.
     tol : float

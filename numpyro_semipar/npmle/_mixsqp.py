@@ -202,8 +202,9 @@ def mixsqp(
     weights : array of shape (n,), optional
         Non-negative row weights (frequency weights; zero allowed). Default: all ones.
     init_weights : array of shape (m,), optional
-        Starting mixing weights (any positive scale). Default: uniform over the grid points
-        with positive likelihood for some row.
+        Starting mixing weights (any positive scale; zeros allowed, e.g. an earlier solution).
+        Default: uniform over the grid points with positive likelihood for some row, which
+        also replaces a start that gives some positively weighted row zero likelihood.
     tol : float
         Convergence tolerance on the KKT residual (R ``convtol.sqp``).
     max_iter : int

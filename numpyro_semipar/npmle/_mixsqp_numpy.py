@@ -13,8 +13,7 @@ It reproduces ``mixsqp(..., low_rank=False)``: same defaults, status codes, EM w
 exact-Hessian SQP iterations, active-set QP (working-set start, Jacobi-scaled ridge Cholesky,
 EM-step fallback), Armijo line search and ``zero_small`` repair; the iterates agree with the
 JAX solver's up to rounding. Rows of weight zero are dropped before the solve (the JAX solver
-carries them with zero weight), which changes only the work done; and a start that gives some
-row zero likelihood, where the JAX solver returns NaN weights, is replaced by the default.
+carries them with zero weight), which changes only the work done.
 """
 
 from __future__ import annotations
@@ -238,8 +237,8 @@ def _sqp(prob: _Problem, x0: np.ndarray, opt: SQPOptions) -> tuple[np.ndarray, i
     x = x / np.sum(x)
     # A start that gives some row zero likelihood (all its mass on fixed columns, or zeros on
     # a row's whole support: a warm start after the likelihood moved) makes the first EM step
-    # 0 * inf = NaN, and the JAX solver returns NaN weights. Here it is replaced by the default
-    # start, uniform over the columns in play.
+    # 0 * inf = NaN: as in the JAX solver (_rowblocks.feasible_start), it is replaced by the
+    # default start, uniform over the columns in play.
     u, d = prob.em_pass(x)
     if not np.all(u > 0):
         x = np.where(prob.fixed, 0.0, 1.0 / np.count_nonzero(~prob.fixed))

@@ -24,6 +24,7 @@ __all__ = [
     "make_row_blocks",
     "inspect_blocks",
     "matvec",
+    "feasible_start",
     "em_pass",
     "newton_pass",
     "safe_ratio",
@@ -205,6 +206,18 @@ def safe_ratio(a: Array, u: Array) -> Array:
 def matvec(blocks: RowBlocks, x: Array) -> Array:
     """Return ``u = L x`` in block shape ``(num_blocks, block_size)``."""
     return jnp.einsum("kbm,m->kb", blocks.values, x)
+
+
+def feasible_start(blocks: RowBlocks, x: Array, fixed: Array) -> Array:
+    """Return ``x``, or the uniform start over the columns not ``fixed`` if ``x`` is unusable.
+
+    A start that gives some positively weighted row zero likelihood (a warm start from an
+    earlier solution whose support misses a new row, or mass only on ``fixed`` columns) makes
+    the first EM step ``0 * inf = NaN``; so does one that is not a distribution at all.
+    """
+    starved = jnp.any((blocks.weights > 0) & ~(matvec(blocks, x) > 0))
+    default = jnp.where(fixed, 0.0, 1.0)
+    return jnp.where(starved, default / jnp.sum(default), x)
 
 
 def rmatvec(blocks: RowBlocks, v: Array) -> Array:

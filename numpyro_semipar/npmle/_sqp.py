@@ -21,6 +21,7 @@ from ._result import SolverStatus
 from ._rowblocks import (
     RowBlocks,
     em_pass,
+    feasible_start,
     low_rank_factor,
     lowrank_newton_pass,
     matvec,
@@ -140,7 +141,7 @@ def sqp_solve(
     """
     opt = options
     x = jnp.where(fixed, 0.0, x0)
-    x = x / jnp.sum(x)
+    x = feasible_start(blocks, x / jnp.sum(x), fixed)
     x = em_iterations(blocks, x, opt.num_em_iter)
     basis, projected = low_rank_factor(blocks, opt.rank) if opt.rank > 0 else (None, None)
 

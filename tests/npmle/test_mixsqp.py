@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from numpyro_semipar import ConvergenceWarning
-from numpyro_semipar.npmle import MixSQPResult, SolverStatus, mixsqp
+from numpyro_semipar.npmle import MixSQPResult, SolverStatus, em, mixsqp
 
 from .conftest import gaussian_location_problem, kkt_check
 
@@ -109,6 +109,21 @@ def test_zero_weight_rows_are_ignored(base):
     ref = mixsqp(base[10:])
     np.testing.assert_allclose(res.mixing_weights, ref.mixing_weights, atol=1e-8)
     np.testing.assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
+
+
+def test_start_that_starves_a_row_falls_back_to_the_default(base):
+    # A warm start whose support misses the only grid point row 0 can reach: before the
+    # fallback its first EM step was 0 * inf and the weights came back NaN.
+    ll = base.copy()
+    ll[0, 1:] = -np.inf
+    init = np.ones(M)
+    init[0] = 0.0
+    for solve in (mixsqp, em):
+        res = solve(ll, init_weights=init, warn=False)
+        ref = solve(ll, warn=False)  # EM stops at max_iter here, from the same start
+        assert np.all(np.isfinite(res.mixing_weights)) and np.isfinite(res.loglik)
+        np.testing.assert_allclose(res.loglik, ref.loglik, rtol=1e-9)
+    _optimal(ll, mixsqp(ll, init_weights=init))
 
 
 @pytest.mark.parametrize("tiny", [1e-12, 1e-6])
