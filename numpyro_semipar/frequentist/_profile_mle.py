@@ -191,7 +191,7 @@ class ProfileMLE:
         log_lik = model_programs(problem, grid).log_lik(flat0, first_data)
         row_weights = group_weights(self.weights, self.groups, log_lik.shape[0])
         check_rows(log_lik, row_weights)
-        return problem, start, grid, row_weights
+        return problem, flat0, grid, row_weights
 
     def _maximiser(self, batch: bool, row_weights, flat0):
         engine = self.engine
@@ -224,8 +224,7 @@ class ProfileMLE:
         """
         with float64():
             data = _as_float64(data)
-            problem, start, grid, row_weights = self._prepare(model, data, data)
-            flat0 = problem.layout.ravel_numpy(start)
+            problem, flat0, grid, row_weights = self._prepare(model, data, data)
             maximise = self._maximiser(False, row_weights, flat0)
             out = maximise(problem, flat0, data, grid, row_weights, **self._options())
             return self._package(problem, jax.tree.map(np.asarray, out), row_weights)
@@ -265,8 +264,7 @@ class ProfileMLE:
         with float64():
             data = _as_float64(data)
             first = jax.tree.map(lambda x: x[0], data)
-            problem, start, grid, row_weights = self._prepare(model, data, first)
-            flat0 = problem.layout.ravel_numpy(start)
+            problem, flat0, grid, row_weights = self._prepare(model, data, first)
             maximise = self._maximiser(True, row_weights, flat0)
             size = jax.tree.leaves(data)[0].shape[0]
             indices = progress(range(size), desc="ProfileMLE fits", enabled=progress_bar)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 from jax import Array
-from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.special import logsumexp
 
 __all__ = [
@@ -219,22 +219,15 @@ def support_solve(hess, rhs, support, *, xp=jnp, linalg=None):
     -------
     Array shaped like ``rhs``
     """
-    factor_fn, solve_fn = (
-        (cho_factor, cho_solve)
-        if linalg is None
-        else (
-            linalg.cho_factor,
-            linalg.cho_solve,
-        )
-    )
+    linalg = jax.scipy.linalg if linalg is None else linalg
     both = support[:, None] & support[None, :]
     scale = xp.max(xp.where(support, xp.diag(hess), 0.0))
     mat = xp.where(both, hess, 0.0) + xp.diag(xp.where(support, _SUPPORT_RIDGE * scale, 1.0))
-    factor = factor_fn(mat, lower=True)
+    factor = linalg.cho_factor(mat, lower=True)
     sfloat = support.astype(hess.dtype)
     mask = sfloat if rhs.ndim == 1 else sfloat[:, None]
-    x = solve_fn(factor, rhs * mask) * mask
-    y = solve_fn(factor, sfloat) * sfloat
+    x = linalg.cho_solve(factor, rhs * mask) * mask
+    y = linalg.cho_solve(factor, sfloat) * sfloat
     denom = xp.sum(y)
     c = xp.sum(x, axis=0) / xp.where(denom > 0, denom, 1.0)
     y = y if rhs.ndim == 1 else y[:, None]

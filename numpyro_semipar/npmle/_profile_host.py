@@ -172,9 +172,9 @@ def profile_curvature_host(
     mixing = np.empty((num_groups, m))
     kkt = np.empty(num_groups)
     for g in range(num_groups):
-        weights_g = row_weights[:, g]
-        masked = np.where((weights_g > 0)[:, None], log_lik, 0.0)
-        result = mixsqp_numpy(masked, weights_g, init_weights=init[g], **options)
+        # No masking of the other groups' rows (as the JAX engine needs): mixsqp_numpy drops
+        # rows of weight zero before it looks at them.
+        result = mixsqp_numpy(log_lik, row_weights[:, g], init_weights=init[g], **options)
         mixing[g], kkt[g] = result.mixing_weights, result.kkt_residual
 
     member = (row_weights > 0).astype(np.float64)
