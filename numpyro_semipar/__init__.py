@@ -24,7 +24,7 @@ Importing the package never changes JAX's global configuration (x64 stays as the
 
 import importlib
 
-from ._warnings import ConvergenceWarning, IdentificationWarning
+from ._warnings import ConvergenceWarning, IdentificationWarning, SamplerWarning
 from ._x64 import float64
 
 __version__ = "0.1.0"
@@ -40,7 +40,13 @@ _SUBPACKAGES = (
     "reporting",
 )
 
-__all__ = ["ConvergenceWarning", "IdentificationWarning", "float64", *_SUBPACKAGES]
+__all__ = [
+    "ConvergenceWarning",
+    "IdentificationWarning",
+    "SamplerWarning",
+    "float64",
+    *_SUBPACKAGES,
+]
 
 
 def __getattr__(name: str):

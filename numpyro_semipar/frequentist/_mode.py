@@ -142,6 +142,7 @@ def find_mode(
     hessian: str = "exact",
     optimizer: str = "optimistix",
     warn: bool = True,
+    starts: Any = None,
 ) -> ModeResult:
     """Maximise a log density with BFGS (optimistix or scipy, float64) and return the curvature.
 
@@ -178,6 +179,12 @@ def find_mode(
         as ``+inf`` loss, so the line search backs off from them.
     warn : bool
         Emit a :class:`ConvergenceWarning` when the run did not converge.
+    starts : sequence of pytrees, optional
+        Further starting points (structure of ``init_position``). BFGS runs from each start
+        whose log density is finite (sharing one compiled program); runs that end at a
+        non-finite value are discarded, and the result is the converged run with the highest
+        log density (the highest finite one when none converged). A ``ValueError`` lists the
+        starts when none is usable. ``message`` says how many starts were tried.
 
     Returns
     -------
@@ -200,27 +207,53 @@ def find_mode(
         # Compiled once: the start check, the value and gradient at the mode and the
         # finite-difference Hessian all reuse it.
         value_and_grad = jax.jit(jax.value_and_grad(flat_logdensity))
-        value0 = value_and_grad(flat0)[0]
-        if not bool(jnp.isfinite(value0)):
+        flat_starts = [flat0] + [
+            ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, float), start))[0]
+            for start in (starts or [])
+        ]
+        runs, tried = [], []
+        for flat_start in flat_starts:
+            value0 = float(value_and_grad(flat_start)[0])
+            tried.append(value0)
+            if not np.isfinite(value0):
+                continue
+            if optimizer == "optimistix":
+                solver = optx.BFGS(rtol=rtol, atol=atol)
+                solution = optx.minimise(
+                    negative, solver, flat_start, max_steps=max_steps, throw=False
+                )
+                mode = solution.value
+                success = bool(solution.result == optx.RESULTS.successful)
+                status = f"BFGS stopped with status {solution.result!s}"
+                num_steps = int(solution.stats["num_steps"])
+            else:
+                gtol = max(atol, rtol * max(1.0, abs(value0)))
+                mode, success, status, num_steps = _scipy_bfgs(
+                    value_and_grad, flat_start, gtol, max_steps
+                )
+            value, grad = value_and_grad(mode)
+            value = float(value)
+            if not np.isfinite(value) or not bool(jnp.all(jnp.isfinite(mode))):
+                continue
+            grad_norm = float(jnp.max(jnp.abs(grad)))
+            small_gradient = grad_norm <= gradient_tol * max(1.0, abs(value))
+            converged = success and small_gradient and bool(np.isfinite(grad_norm))
+            runs.append((converged, value, mode, success, status, num_steps, grad_norm))
+        if not runs:
+            where = "starting point" if len(tried) == 1 else f"{len(tried)} starting points"
             raise ValueError(
-                f"the log density is not finite at the starting point ({float(value0)}); "
-                "choose init values inside the support"
+                f"mode finding found no usable start: the log density at the {where} tried "
+                f"was {tried} (or BFGS ended at non-finite values from each); choose init "
+                "values inside the support"
             )
-        if optimizer == "optimistix":
-            solver = optx.BFGS(rtol=rtol, atol=atol)
-            solution = optx.minimise(negative, solver, flat0, max_steps=max_steps, throw=False)
-            mode = solution.value
-            success = bool(solution.result == optx.RESULTS.successful)
-            status = f"BFGS stopped with status {solution.result!s}"
-            num_steps = int(solution.stats["num_steps"])
-        else:
-            gtol = max(atol, rtol * max(1.0, abs(float(value0))))
-            mode, success, status, num_steps = _scipy_bfgs(value_and_grad, flat0, gtol, max_steps)
+        converged, _, mode, success, status, num_steps, grad_norm = max(
+            runs, key=lambda run: (run[0], run[1])
+        )
         value, grad, hessian = _curvature(flat_logdensity, value_and_grad, mode, hessian)
-        grad_norm = float(jnp.max(jnp.abs(grad)))
-        small_gradient = grad_norm <= gradient_tol * max(1.0, abs(float(value)))
-        converged = success and small_gradient and bool(jnp.isfinite(value))
         message = "converged" if converged else _failure_message(status, grad_norm, success)
+        if len(flat_starts) > 1:
+            usable = sum(run[0] for run in runs)
+            message += f" (best of {len(flat_starts)} starts; {usable} converged)"
         covariance, _ = inverse_information(-hessian)
         if not converged and warn:
             warnings.warn(f"mode finding did not converge: {message}", ConvergenceWarning, 2)

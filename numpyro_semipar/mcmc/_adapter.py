@@ -43,11 +43,13 @@ anything and must not be relied on for ordering between chains.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import random
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform, init_to_value
@@ -55,6 +57,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import constrain_fn, initialize_model
 from numpyro.util import identity, is_prng_key
 
+from . import _chain_health
 from .blackjax import _adaptation as _blackjax_adaptation
 
 __all__ = ["BlackJAXKernelAdapter", "CovarianceAdaptiveAdapter", "MHKernelState"]
@@ -73,6 +76,8 @@ class MHKernelState(NamedTuple):
         Acceptance statistic of the last iteration.
     num_evaluations : int
         Target evaluations in the last iteration.
+    num_invalid_evaluations : int
+        Evaluations of the last iteration that returned NaN or ``+inf`` (rejected).
     iteration : int
         Number of iterations done, warm-up included.
     num_warmup : int
@@ -85,6 +90,8 @@ class MHKernelState(NamedTuple):
         State of the adaptation (frozen after warm-up).
     info : NamedTuple
         Info of the last iteration (proposals, their log densities, ...).
+    health : ChainHealth
+        Counters read by the run-time checks (moves, invalid evaluations).
     rng_key : jax.Array
         PRNG key.
     """
@@ -93,13 +100,67 @@ class MHKernelState(NamedTuple):
     potential_energy: jax.Array
     accept_prob: jax.Array
     num_evaluations: jax.Array
+    num_invalid_evaluations: jax.Array
     iteration: jax.Array
     num_warmup: jax.Array
     mean_accept_prob: jax.Array
     algorithm_state: Any
     adaptation_state: Any
     info: Any
+    health: _chain_health.ChainHealth
     rng_key: jax.Array
+
+
+def _array_digest(values) -> str:
+    """Return a short hash of an array's dtype, shape and bytes."""
+    values = np.asarray(values)
+    digest = hashlib.blake2b(values.tobytes(), digest_size=16)
+    digest.update(f"{values.dtype}{values.shape}".encode())
+    return digest.hexdigest()
+
+
+def _arguments_digest(model_args, model_kwargs) -> str | None:
+    """Hash of concrete model arguments (``None`` when some are traced or not arrays)."""
+    leaves = jax.tree.leaves((model_args, dict(sorted((model_kwargs or {}).items()))))
+    try:
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return None
+        return "".join(_array_digest(leaf) for leaf in leaves)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_finite_start(init_params) -> None:
+    """Raise a ``ValueError`` naming the entries of a concrete ``init_params`` that are NaN/inf."""
+    leaves = jax.tree_util.tree_leaves_with_path(init_params)
+    for path, leaf in leaves:
+        if isinstance(leaf, jax.core.Tracer):
+            return
+        values = np.asarray(leaf)
+        if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+            where = np.argwhere(~np.isfinite(values)).tolist()
+            raise ValueError(
+                f"init_params{jax.tree_util.keystr(path)} has non-finite values "
+                f"{values[~np.isfinite(values)].tolist()} at index {where}: the chain would "
+                "never leave NaN. Give finite starting values."
+            )
+
+
+def _restart_iteration(iteration, num_warmup, fraction: float) -> jax.Array:
+    """Whether the running moments restart at ``iteration``: at f/2, f and 2f of warm-up.
+
+    Each restart makes the current estimate the prior and forgets the path so far, so the
+    transient from a poor start (a chain drifting toward the bulk inflates the covariance along
+    its path) is dropped in stages; the last stage, from ``2f`` on, learns the final proposal.
+    """
+    if fraction <= 0:
+        return jnp.zeros((), bool)
+    points = [fraction / 2, fraction] + ([2 * fraction] if 2 * fraction < 1 else [])
+    hits = jnp.zeros((), bool)
+    for point in points:
+        at = jnp.floor(point * num_warmup).astype(jnp.int32)
+        hits = hits | ((iteration == at) & (at > 0))
+    return hits
 
 
 def _check_init_sites(init_params, latent) -> None:
@@ -186,7 +247,13 @@ class BlackJAXKernelAdapter(MCMCKernel):
     @property
     def default_fields(self) -> tuple[str, ...]:
         """Fields collected on every run."""
-        return ("z", "potential_energy", "accept_prob", "num_evaluations")
+        return (
+            "z",
+            "potential_energy",
+            "accept_prob",
+            "num_evaluations",
+            "num_invalid_evaluations",
+        )
 
     def get_diagnostics_str(self, state) -> str:
         """Progress-bar text."""
@@ -236,20 +303,29 @@ class BlackJAXKernelAdapter(MCMCKernel):
             raise ValueError("Valid value of `init_params` must be provided with `potential_fn`.")
         logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
         num_warmup = int(num_warmup)
+        self._arguments_digest = _arguments_digest(model_args, model_kwargs)
         if vectorized:
             keys = jax.vmap(random.split)(rng_key)
+            _check_finite_start(init_params)
             init_state = self._init_chains(
                 keys[:, 0], keys[:, 1], init_params, logdensity_fn, num_warmup
             )
-            self._sample_fn = jax.vmap(self._sample, in_axes=(0, None, None))
+            batched = jax.vmap(self._sample, in_axes=(0, None, None))
+            self._sample_fn = lambda state, args, kwargs: self._check_health(  # noqa: E731
+                batched(state, args, kwargs)
+            )
         else:
             key_state, key_algorithm = random.split(rng_key)
             # jnp.asarray: user-supplied init values may be plain Python floats.
             position = jax.tree.map(jnp.asarray, init_params)
+            _check_finite_start(position)
             init_state = self._init_chains(
                 key_state, key_algorithm, position, logdensity_fn, num_warmup, batched=False
             )
-            self._sample_fn = self._sample
+            self._sample_fn = lambda state, args, kwargs: self._check_health(  # noqa: E731
+                self._sample(state, args, kwargs)
+            )
+        self._check_start_logdensity(init_state)
         return init_state
 
     def _model_init_strategy(self, init_params, vectorized, model_args, model_kwargs):
@@ -273,6 +349,60 @@ class BlackJAXKernelAdapter(MCMCKernel):
     def sample(self, state, model_args, model_kwargs):
         """Run one iteration from ``state`` and return the new :class:`MHKernelState`."""
         return self._sample_fn(state, model_args, model_kwargs)
+
+    # ------------------------------------------------------------------ run-time checks
+    def adaptation_summary(self, adaptation_state) -> dict[str, jax.Array]:
+        """Scalars of one chain's adaptation state for the checks (override; default none)."""
+        return {}
+
+    def health_messages(self, stats: dict[str, Any]) -> list[str]:
+        """Kernel-specific warnings from the host-side ``stats`` (override; default none)."""
+        return []
+
+    def _check_start_logdensity(self, init_state: MHKernelState) -> None:
+        """Raise when a chain starts where the log density is not finite (it could not move)."""
+        potential = init_state.potential_energy
+        if isinstance(potential, jax.core.Tracer):
+            return
+        values = -np.atleast_1d(np.asarray(potential, np.float64))
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(
+                f"the log density is {values[bad].tolist()} at the start of chain(s) "
+                f"{np.flatnonzero(bad).tolist()} (NaN and +inf count as -inf): a chain started "
+                "there never accepts a move. Pass init_params where the log density is finite "
+                "(for a NumPyro model, unconstrained values inside the support), or leave "
+                "init_params out to use the init_strategy."
+            )
+
+    def _check_health(self, state: MHKernelState) -> MHKernelState:
+        """At the end of warm-up and every few hundred iterations after it, warn on the host."""
+        iteration = jnp.ravel(state.iteration)[0]
+        num_warmup = jnp.ravel(state.num_warmup)[0]
+        batched = jnp.ndim(state.iteration) == 1
+
+        def check(state):
+            summary = (
+                jax.vmap(self.adaptation_summary)(state.adaptation_state)
+                if batched
+                else self.adaptation_summary(state.adaptation_state)
+            )
+            stats = {
+                "iteration": state.iteration,
+                "num_warmup": state.num_warmup,
+                "logdensity": -state.potential_energy,
+                **state.health._asdict(),
+                **summary,
+            }
+            jax.debug.callback(self._report_health, stats)
+            return state._replace(health=_chain_health.mark_reported(state.health))
+
+        return jax.lax.cond(
+            _chain_health.should_check(iteration, num_warmup), check, lambda s: s, state
+        )
+
+    def _report_health(self, stats) -> None:
+        _chain_health.report(type(self).__name__, stats, self.health_messages(stats))
 
     # ------------------------------------------------------------------ internals
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
@@ -321,12 +451,14 @@ class BlackJAXKernelAdapter(MCMCKernel):
                 potential_energy=-logdensity,
                 accept_prob=jnp.zeros((), logdensity.dtype),
                 num_evaluations=jnp.asarray(info.num_evaluations),
+                num_invalid_evaluations=jnp.zeros((), jnp.int32),
                 iteration=jnp.asarray(0, jnp.int32),
                 num_warmup=jnp.asarray(num_warmup, jnp.int32),
                 mean_accept_prob=jnp.zeros((), logdensity.dtype),
                 algorithm_state=algorithm_state,
                 adaptation_state=adaptation_state,
                 info=info,
+                health=_chain_health.health_init(),
                 rng_key=rng_key,
             )
 
@@ -352,17 +484,20 @@ class BlackJAXKernelAdapter(MCMCKernel):
         accept = jnp.asarray(info.acceptance_rate, state.mean_accept_prob.dtype)
         mean_accept = state.mean_accept_prob + (accept - state.mean_accept_prob) / iteration
         logdensity = jnp.asarray(algorithm_state.logdensity)
+        zero = jnp.zeros((), jnp.int32)
         return MHKernelState(
             z=algorithm_state.position,
             potential_energy=-logdensity,
             accept_prob=accept,
             num_evaluations=jnp.asarray(info.num_evaluations),
+            num_invalid_evaluations=jnp.asarray(getattr(info, "num_invalid", zero), jnp.int32),
             iteration=iteration,
             num_warmup=state.num_warmup,
             mean_accept_prob=mean_accept,
             algorithm_state=algorithm_state,
             adaptation_state=adaptation_state,
             info=info,
+            health=_chain_health.health_update(state.health, info, iteration, state.num_warmup),
             rng_key=rng_key,
         )
 
@@ -446,6 +581,8 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
             raise ValueError(f"`scale` must be positive, got {scale}")
         if not 0.0 <= restart_fraction < 1.0:
             raise ValueError(f"`restart_fraction` must be in [0, 1), got {restart_fraction}")
+        if covariance is not None:
+            _blackjax_adaptation.check_covariance(covariance)
         if not 0.5 < learning_rate_exponent <= 1.0:
             raise ValueError(
                 f"`learning_rate_exponent` must be in (0.5, 1], got {learning_rate_exponent}"
@@ -462,6 +599,19 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         self._learning_rate_exponent = float(learning_rate_exponent)
         self._initial_covariance = covariance
         self.mode = None
+        self._mode_cache: dict = {}
+        self._arguments_digest = None
+
+    # -- run-time checks
+    def adaptation_summary(self, adaptation_state) -> dict[str, jax.Array]:
+        """How much the proposal covariance changed since the last restart (for the checks)."""
+        if not self._adapt_covariance:
+            return {}
+        return {
+            "covariance_change": _blackjax_adaptation.covariance_change(adaptation_state),
+            "covariance_draws": adaptation_state.count,
+            "dimension": jnp.asarray(adaptation_state.mean.shape[-1]),
+        }
 
     # -- hooks for subclasses
     def adaptation_points(self, algorithm_state, info) -> tuple[jax.Array, jax.Array | None]:
@@ -474,7 +624,13 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
 
     # -- BlackJAXKernelAdapter interface
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
-        """Find the mode once and draw the starting points around it (``init_at_mode``)."""
+        """Find the mode once and draw the starting points around it (``init_at_mode``).
+
+        The search runs from the given start and, for a NumPyro model, also from the centre and
+        three random points of ``init_to_uniform``'s box (unconstrained values in [-2, 2]); the
+        best converged mode wins. The result is cached on the kernel for the same start and
+        model arguments, so a second ``run`` neither searches nor compiles again.
+        """
         if not self._init_at_mode:
             return positions
         first = jax.tree.map(lambda x: x[0], positions)
@@ -485,11 +641,31 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
                 "numpyro_semipar.mcmc.blackjax.mode_start and pass `covariance=` and "
                 "`init_params=` instead."
             )
-        mode, covariance = _blackjax_adaptation.mode_start(logdensity_fn, first)
+        flat_first, unravel_first = ravel_pytree(first)
+        cache_key = (_array_digest(flat_first), self._arguments_digest)
+        if cache_key[1] is not None and cache_key in self._mode_cache:
+            mode, covariance = self._mode_cache[cache_key]
+        else:
+            starts = None
+            if self._model is not None:
+                draws = random.uniform(
+                    random.key(0), (3,) + flat_first.shape, flat_first.dtype, -2.0, 2.0
+                )
+                starts = [unravel_first(jnp.zeros_like(flat_first))] + [
+                    unravel_first(draw) for draw in draws
+                ]
+            mode, covariance = _blackjax_adaptation.mode_start(logdensity_fn, first, starts=starts)
+            if cache_key[1] is not None:
+                self._mode_cache[cache_key] = (mode, covariance)
+        # Back to the chains' dtype: the search runs in float64, NumPyro's default is float32.
+        mode = jax.tree.map(lambda m, x: jnp.asarray(m, jnp.asarray(x).dtype), mode, first)
         self.mode = mode
-        self._initial_covariance = covariance
+        self._initial_covariance = self._covariance if covariance is None else covariance
         flat_mode, unravel = ravel_pytree(mode)
-        factor = jnp.linalg.cholesky(jnp.asarray(covariance, flat_mode.dtype))
+        if covariance is None:
+            # No curvature to draw from: every chain starts at the best point found.
+            return jax.vmap(lambda _: mode)(rng_keys)
+        factor = jnp.asarray(np.linalg.cholesky(covariance), flat_mode.dtype)
 
         def draw(rng_key):
             noise = random.normal(random.fold_in(rng_key, 1), flat_mode.shape, flat_mode.dtype)
@@ -523,11 +699,11 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         """One transition, then (during warm-up) one adaptation update."""
         factor = _blackjax_adaptation.adapted_proposal_cholesky(adaptation_state)
         new_state, info = self._kernel(rng_key, algorithm_state, logdensity_fn, factor)
-        restart_at = jnp.floor(self._restart_fraction * num_warmup).astype(jnp.int32)
+        restart = _restart_iteration(iteration, num_warmup, self._restart_fraction)
 
         def update(state):
             state = jax.lax.cond(
-                (iteration == restart_at) & (restart_at > 0),
+                restart,
                 _blackjax_adaptation.covariance_adaptation_restart,
                 lambda s: s,
                 state,

@@ -175,13 +175,29 @@ def host_logdensity(
 
     def logdensity(position):
         position = jnp.asarray(position)
-        out_dtype = dtype or position.dtype
-        result = jax.pure_callback(
-            lambda x: host(x).astype(out_dtype),
-            jax.ShapeDtypeStruct(position.shape[:-1], out_dtype),
+        out_dtype = jnp.dtype(dtype or position.dtype)
+        if out_dtype != jnp.float64:
+            return jax.pure_callback(
+                lambda x: host(x).astype(out_dtype),
+                jax.ShapeDtypeStruct(position.shape[:-1], out_dtype),
+                position,
+                vmap_method="expand_dims",
+            )
+        # A float64 result travels bit for bit as two uint32 words: XLA runs the callback on its
+        # own thread, where a caller's `jax.enable_x64(True)` context does not hold and JAX
+        # would reject (or truncate) a float64 return value; integer words are exact.
+        words = jax.pure_callback(
+            lambda x: _float64_words(host(x), np.shape(x)[:-1]),
+            jax.ShapeDtypeStruct(position.shape[:-1] + (2,), jnp.uint32),
             position,
             vmap_method="expand_dims",
         )
-        return result
+        return jax.lax.bitcast_convert_type(words, jnp.float64)
 
     return logdensity
+
+
+def _float64_words(values, shape) -> np.ndarray:
+    """``shape`` float64 -> ``shape + (2,)`` uint32: the same bytes (``bitcast_convert_type``)."""
+    values = np.ascontiguousarray(np.reshape(values, shape), dtype=np.float64)
+    return values.view(np.uint32).reshape(tuple(shape) + (2,))

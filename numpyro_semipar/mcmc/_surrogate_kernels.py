@@ -10,20 +10,56 @@ by :func:`~numpyro_semipar.mcmc.archive_callback`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
 
-from ._adapter import CovarianceAdaptiveAdapter
+from ._adapter import CovarianceAdaptiveAdapter, _restart_iteration
 from ._random_walk_kernel import RandomWalkMH
 from ._surrogate import Surrogate
+from .blackjax import _adaptation as _blackjax_adaptation
 from .blackjax import _delayed_acceptance
 
-__all__ = ["DelayedAcceptanceMH", "SurrogateMH", "surrogate_logdensity"]
+__all__ = [
+    "DelayedAcceptanceAdaptation",
+    "DelayedAcceptanceMH",
+    "SurrogateMH",
+    "surrogate_logdensity",
+]
+
+
+class DelayedAcceptanceAdaptation(NamedTuple):
+    """Adaptation state of :class:`DelayedAcceptanceMH`.
+
+    Attributes
+    ----------
+    covariance : CovarianceAdaptationState
+        The random-walk proposal's covariance and scale adaptation.
+    temperature : float
+        ``β``: the screen uses ``π̃^β`` (set at the end of the exact warm-up stage).
+    sum_cross, sum_square : float
+        ``Σ ΔΔ̃`` and ``Σ Δ̃²`` over the calibration pairs.
+    num_pairs : int
+        Calibration pairs.
+    second_stage_sum : float
+        Sum of the second-stage acceptance probabilities while the surrogate screened.
+    num_screened : int
+        Proposals that passed the screen while it was used (warm-up).
+    """
+
+    covariance: Any
+    temperature: jax.Array
+    sum_cross: jax.Array
+    sum_square: jax.Array
+    num_pairs: jax.Array
+    second_stage_sum: jax.Array
+    num_screened: jax.Array
 
 
 def surrogate_logdensity(surrogate: Surrogate | Callable[[Any], jax.Array]) -> Callable:
@@ -125,10 +161,23 @@ class DelayedAcceptanceMH(CovarianceAdaptiveAdapter):
     evaluations per effective sample fall by orders of magnitude. Either way the chain targets
     the exact posterior for *any* surrogate; a good surrogate only makes it cheaper.
 
-    The random-walk proposal adapts during warm-up like
-    :class:`~numpyro_semipar.mcmc.RandomWalkMH`: toward ``target_acceptance`` of the overall
-    acceptance probability when ``k = 1``, of the surrogate steps' acceptance when ``k > 1``
-    (the steps run on ``π̃``, so their scale is tuned for it).
+    **Warm-up in two stages.** A surrogate is typically good near the posterior bulk and wrong
+    far from it; a Gaussian at the mode is much steeper than the target in its tails. Started
+    there, the chain would crawl: moves toward the bulk pass the surrogate screen and fail the
+    exact check. So the first ``exact_warmup_fraction`` of warm-up is plain adaptive random-walk
+    MH on the exact posterior (the surrogate is evaluated but not used): it brings the chain to
+    the bulk and learns the proposal covariance. Over the second half of that stage the kernel
+    records how the exact and surrogate log densities change along its proposals
+    (``Δ = log π(y) − log π(x)``, ``Δ̃`` likewise) and **tempers** the surrogate to ``π̃^β`` with
+    ``β = Σ ΔΔ̃ / Σ Δ̃²`` clipped to ``[0, 1]`` (least squares of ``Δ`` on ``Δ̃``): a surrogate
+    steeper than the target is flattened so that it cannot trap the chain; a good one keeps
+    ``β ≈ 1``. The rest of warm-up adapts the proposal with the surrogate screening, toward
+    ``target_acceptance`` of the overall acceptance when ``k = 1``, and of the smaller of the
+    surrogate steps' acceptance and the exact stage's when ``k > 1`` (the steps run on
+    ``π̃^β``; a poor surrogate gets shorter steps). Everything is frozen after warm-up,
+    and the chain targets the exact posterior whatever ``β``. ``mcmc.last_state.
+    adaptation_state.temperature`` holds ``β``; a :class:`~numpyro_semipar.SamplerWarning` says
+    when it is below 0.3 (the surrogate explains little; delayed acceptance then saves little).
 
     Parameters
     ----------
@@ -146,6 +195,11 @@ mode_init_scale, prior_weight, restart_fraction, learning_rate_exponent, init_st
     evaluation_callback : callable, optional
         ``f(points, logdensities)`` with the exact stage's proposal and its exact log density;
         the log density is NaN when the target was not evaluated.
+    exact_warmup_fraction : float
+        Share of warm-up run as exact random-walk MH before the surrogate screens (0.5; 0
+        uses the surrogate from the first iteration, as a start at the mode may allow).
+    calibrate_surrogate : bool
+        Temper the surrogate by the ``β`` estimated in the exact stage (``False``: ``β = 1``).
 
     Notes
     -----
@@ -193,7 +247,13 @@ mode_init_scale, prior_weight, restart_fraction, learning_rate_exponent, init_st
         learning_rate_exponent: float = 0.6,
         init_strategy: Callable = init_to_uniform,
         evaluation_callback: Callable | None = None,
+        exact_warmup_fraction: float = 0.5,
+        calibrate_surrogate: bool = True,
     ):
+        if not 0.0 <= exact_warmup_fraction < 1.0:
+            raise ValueError(
+                f"exact_warmup_fraction must be in [0, 1), got {exact_warmup_fraction!r}"
+            )
         if int(num_surrogate_steps) != num_surrogate_steps or num_surrogate_steps < 1:
             raise ValueError(
                 f"num_surrogate_steps must be a positive integer, got {num_surrogate_steps!r}"
@@ -215,37 +275,178 @@ mode_init_scale, prior_weight, restart_fraction, learning_rate_exponent, init_st
             evaluation_callback=evaluation_callback,
         )
         self.num_surrogate_steps = int(num_surrogate_steps)
+        self._exact_warmup_fraction = float(exact_warmup_fraction)
+        self._calibrate_surrogate = bool(calibrate_surrogate)
         surrogate_fn = surrogate_logdensity(surrogate)
         self.surrogate_logdensity_fn = surrogate_fn
-        kernel = _delayed_acceptance.build_kernel(self.num_surrogate_steps)
-        tune_on_surrogate = self.num_surrogate_steps > 1
+        self._delayed_acceptance_kernel = _delayed_acceptance.build_kernel(self.num_surrogate_steps)
 
         def algorithm_init(position, logdensity_fn):
-            return _delayed_acceptance.init(position, logdensity_fn, surrogate_fn)
-
-        def algorithm_kernel(rng_key, state, logdensity_fn, proposal_cholesky):
-            state, info = kernel(rng_key, state, logdensity_fn, surrogate_fn, proposal_cholesky)
-            if tune_on_surrogate:
-                # The adapter tunes the scale on `acceptance_rate`: with k > 1 the random walk
-                # runs on the surrogate, so its own acceptance is the statistic to track.
-                # `step_algorithm` restores the overall rate afterwards.
-                info = info._replace(acceptance_rate=info.first_stage_acceptance_rate)
-            return state, info
+            state = _delayed_acceptance.init(position, logdensity_fn, surrogate_fn)
+            value = state.surrogate_logdensity
+            if not isinstance(value, jax.core.Tracer) and not bool(jnp.isfinite(value)):
+                raise ValueError(
+                    f"the surrogate log density is {float(value)} at the start: it must be "
+                    "finite wherever the chain can be (check the surrogate's input layout and "
+                    "training range)"
+                )
+            return state
 
         self._algorithm_init = algorithm_init
-        self._kernel = algorithm_kernel
+
+    def init_algorithm(self, rng_key, position, logdensity_fn, num_warmup):
+        """Initialise the chain, the covariance adaptation and the surrogate calibration."""
+        state, covariance = super().init_algorithm(rng_key, position, logdensity_fn, num_warmup)
+        dtype = covariance.mean.dtype
+        zero = jnp.zeros((), dtype)
+        calibration = DelayedAcceptanceAdaptation(
+            covariance=covariance,
+            temperature=jnp.ones((), dtype),
+            sum_cross=zero,
+            sum_square=zero,
+            num_pairs=jnp.zeros((), jnp.int32),
+            second_stage_sum=zero,
+            num_screened=jnp.zeros((), jnp.int32),
+        )
+        return state, calibration
 
     def step_algorithm(
         self, rng_key, algorithm_state, adaptation_state, logdensity_fn, iteration, num_warmup
     ):
-        """One transition, then (during warm-up) one adaptation update."""
-        state, adaptation_state, info = super().step_algorithm(
-            rng_key, algorithm_state, adaptation_state, logdensity_fn, iteration, num_warmup
+        """One transition; during warm-up the staged adaptation (see the class docstring)."""
+        switch_at = jnp.floor(self._exact_warmup_fraction * num_warmup).astype(jnp.int32)
+        exact_stage = iteration < switch_at
+        temperature = jnp.where(exact_stage, 0.0, adaptation_state.temperature)
+        factor = _blackjax_adaptation.adapted_proposal_cholesky(adaptation_state.covariance)
+        new_state, info = self._delayed_acceptance_kernel(
+            rng_key,
+            algorithm_state,
+            logdensity_fn,
+            self.surrogate_logdensity_fn,
+            factor,
+            temperature,
         )
-        if self.num_surrogate_steps > 1:
+        steps = self.num_surrogate_steps
+        dtype = info.acceptance_rate.dtype
+        if steps > 1:
+            # The exact stage's acceptance: α₂ when the surrogate chain moved, else 0.
             overall = jnp.where(info.first_stage_accepted, info.second_stage_acceptance_rate, 0.0)
-            info = info._replace(acceptance_rate=overall.astype(info.acceptance_rate.dtype))
-        return state, adaptation_state, info
+            info = info._replace(acceptance_rate=overall.astype(dtype))
+            # Tuned on the exact acceptance while the surrogate is flat; then on the smaller of
+            # the surrogate steps' own acceptance (the k steps run on π̃^β) and the exact one: a
+            # good surrogate tunes the steps for itself (the exact stage accepts nearly all), a
+            # poor one shortens them until the exact stage accepts often enough.
+            tuning = jnp.where(
+                exact_stage, overall, jnp.minimum(info.first_stage_acceptance_rate, overall)
+            )
+        else:
+            tuning = info.acceptance_rate
+        restart = _restart_iteration(iteration, num_warmup, self._restart_fraction)
+
+        def update(adaptation):
+            covariance = jax.lax.cond(
+                restart,
+                _blackjax_adaptation.covariance_adaptation_restart,
+                lambda s: s,
+                adaptation.covariance,
+            )
+            points, weights = self.adaptation_points(new_state, info)
+            covariance = _blackjax_adaptation.covariance_adaptation_update(
+                covariance,
+                points,
+                tuning,
+                weights,
+                target_acceptance=self._target_acceptance,
+                learning_rate_exponent=self._learning_rate_exponent,
+                adapt_covariance=self._adapt_covariance,
+                adapt_scale=self._adapt_scale,
+            )
+            # Pairs (Δ, Δ̃) along the proposals of the second half of the exact stage.
+            delta = info.proposal_logdensity - algorithm_state.logdensity
+            delta_surrogate = (
+                info.proposal_surrogate_logdensity - algorithm_state.surrogate_logdensity
+            )
+            use = (
+                exact_stage
+                & (iteration >= switch_at // 2)
+                & info.first_stage_accepted
+                & jnp.isfinite(delta)
+                & jnp.isfinite(delta_surrogate)
+            )
+            sum_cross = adaptation.sum_cross + jnp.where(use, delta * delta_surrogate, 0.0)
+            sum_square = adaptation.sum_square + jnp.where(use, delta_surrogate**2, 0.0)
+            num_pairs = adaptation.num_pairs + use.astype(jnp.int32)
+            at_switch = iteration + 1 == switch_at
+            estimate = jnp.where(
+                (num_pairs > 0) & (sum_square > 0),
+                jnp.clip(sum_cross / jnp.where(sum_square > 0, sum_square, 1.0), 0.0, 1.0),
+                1.0,
+            )
+            if not self._calibrate_surrogate:
+                estimate = jnp.ones_like(estimate)
+            temperature = jnp.where(at_switch, estimate, adaptation.temperature)
+            if steps > 1:
+                # The flat-surrogate stage moved by k steps of scale λ (√k λ in all): one
+                # surrogate step starts at that length.
+                log_scale = covariance.log_scale + jnp.where(at_switch, 0.5 * math.log(steps), 0.0)
+                covariance = covariance._replace(log_scale=log_scale.astype(dtype))
+            screening = ~exact_stage
+            return DelayedAcceptanceAdaptation(
+                covariance=covariance,
+                temperature=temperature.astype(dtype),
+                sum_cross=sum_cross.astype(dtype),
+                sum_square=sum_square.astype(dtype),
+                num_pairs=num_pairs,
+                second_stage_sum=adaptation.second_stage_sum
+                + jnp.where(
+                    screening & info.first_stage_accepted, info.second_stage_acceptance_rate, 0.0
+                ).astype(dtype),
+                num_screened=adaptation.num_screened
+                + (screening & info.first_stage_accepted).astype(jnp.int32),
+            )
+
+        adaptation_state = jax.lax.cond(
+            iteration < num_warmup, update, lambda s: s, adaptation_state
+        )
+        return new_state, adaptation_state, info
+
+    def adaptation_summary(self, adaptation_state) -> dict[str, jax.Array]:
+        """Covariance change, surrogate temperature and second-stage acceptance (the checks)."""
+        summary = super().adaptation_summary(adaptation_state.covariance)
+        summary["temperature"] = adaptation_state.temperature
+        summary["num_calibration_pairs"] = adaptation_state.num_pairs
+        summary["second_stage_acceptance"] = adaptation_state.second_stage_sum / jnp.maximum(
+            adaptation_state.num_screened, 1
+        )
+        summary["num_screened"] = adaptation_state.num_screened
+        return summary
+
+    def health_messages(self, stats: dict[str, Any]) -> list[str]:
+        """Warn when the surrogate had to be flattened or the exact stage rejects most moves."""
+        if int(np.ravel(stats["iteration"])[0]) != int(np.ravel(stats["num_warmup"])[0]):
+            return []
+        messages = []
+        temperature = np.atleast_1d(np.asarray(stats["temperature"]))
+        pairs = np.atleast_1d(np.asarray(stats["num_calibration_pairs"]))
+        poor = (temperature < 0.3) & (pairs > 0)
+        if poor.any():
+            messages.append(
+                f"the surrogate explains little of the exact log density over warm-up: it was "
+                f"tempered to β = {np.round(temperature[poor], 3).tolist()} (1 = used as is, 0 = "
+                "ignored). The chain stays exact, but delayed acceptance saves few evaluations; "
+                "retrain the surrogate on candidates from the posterior bulk."
+            )
+        second = np.atleast_1d(np.asarray(stats["second_stage_acceptance"]))
+        screened = np.atleast_1d(np.asarray(stats["num_screened"]))
+        low = (second < 0.05) & (screened >= 20)
+        if low.any():
+            messages.append(
+                f"the exact stage accepted only {np.round(second[low], 3).tolist()} of the "
+                "proposals the surrogate passed during warm-up: the surrogate disagrees with the "
+                "target where the chain is, and the chain will move rarely. Check R-hat over "
+                "several chains; retrain the surrogate or use fewer surrogate steps."
+            )
+        return messages
 
     def adaptation_points(self, algorithm_state, info):
         """Return the chain's new position, with weight one."""

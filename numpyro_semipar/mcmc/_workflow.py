@@ -53,10 +53,12 @@ from ._workflow_steps import (
     _flat_draws,
     _heldout_steps,
     _is_jax_traceable,
+    _max_rhat,
     _min_ess,
     _one_chain,
     _padded_batch_evaluator,
     _rows_in,
+    _warn_unconverged,
 )
 from .blackjax import adapted_covariance, adapted_proposal_cholesky
 from .blackjax._surrogate_mh import sample_surrogate_chains
@@ -109,7 +111,7 @@ def surrogate_posterior(
     num_exploration: int = 5000,
     num_warmup: int = 500,
     num_samples: int = 5000,
-    num_chains: int = 1,
+    num_chains: int = 2,
     holdout_fraction: float = 0.2,
     num_importance: int = 500,
     num_surrogate_steps: int = 1,
@@ -121,6 +123,7 @@ def surrogate_posterior(
     names: list[str] | None = None,
     jax_logdensity: bool | None = None,
     progress_bar: bool = True,
+    check_convergence: bool = True,
 ) -> SurrogatePosterior:
     """Run mode → exploration MH with archive → surrogate training → DA or surrogate MH.
 
@@ -160,7 +163,8 @@ def surrogate_posterior(
         Warm-up and draws of the final sampler per chain.
     num_chains : int
         Chains (run sequentially for the exact stages, so delayed acceptance really skips the
-        exact evaluations that stage 1 rejects).
+        exact evaluations that stage 1 rejects). Two by default: a single chain cannot show
+        that it has not converged.
     holdout_fraction : float
         Share of the post-warm-up exploration steps held out of training to measure wrong
         accepts and wrong rejects.
@@ -198,6 +202,10 @@ def surrogate_posterior(
         with :func:`jax.eval_shape` (pass ``False`` for a host function with side effects).
     progress_bar : bool
         Progress bars (off when ``CI`` is set).
+    check_convergence : bool
+        Warn (:class:`~numpyro_semipar.SamplerWarning`) when the final draws have a split
+        R-hat above 1.01 or a bulk ESS below 100 for some coordinate (``max_rhat`` and
+        ``min_ess`` are in the diagnostics either way).
 
     Returns
     -------
@@ -216,8 +224,8 @@ def surrogate_posterior(
     state: what decides the exact stage), ``wrong_accept``,
     ``wrong_reject``, ``expected_wrong_accept``, ``expected_wrong_reject``,
     ``num_heldout_steps`` (on the final sampler's proposals), ``exploration_wrong_accept`` and
-    ``exploration_wrong_reject`` (on the exploration's own held-out steps), ``min_ess`` (final
-    draws), ``exact_evaluations_per_ess`` (final sampler),
+    ``exploration_wrong_reject`` (on the exploration's own held-out steps), ``min_ess`` and
+    ``max_rhat`` (split R-hat; final draws), ``exact_evaluations_per_ess`` (final sampler),
     ``exact_evaluations_per_ess_with_exploration`` (exploration included: the honest cost),
     ``exploration_evaluations_per_ess`` (the exact exploration run, post-warm-up: the random-walk
     baseline), ``exploration_seconds`` and ``exploration_cpu_seconds`` (the exploration run
@@ -382,6 +390,10 @@ def surrogate_posterior(
         # Held-out steps: the last part of each exploration chain (state before, proposal).
         heldout = _heldout_steps(extra, draws, exploration, holdout_fraction)
         positions, values = archive.load(finite_only=True)
+        # Rows in a fixed order: evaluation callbacks reach the archive in whatever order XLA
+        # runs them, and the training split must not depend on it (same key, same draws).
+        order = np.lexsort(np.column_stack([positions, values]).T[::-1])
+        positions, values = positions[order], values[order]
         if heldout["y"].shape[0]:
             held = _rows_in(positions, heldout["y"])
             positions, values = positions[~held], values[~held]
@@ -536,6 +548,9 @@ def surrogate_posterior(
         diagnostics["num_exact_evaluations"] = num_explore_evaluations + sampling_evaluations
         min_ess = _min_ess(final)
         diagnostics["min_ess"] = min_ess
+        diagnostics["max_rhat"] = _max_rhat(final)
+        if check_convergence:
+            _warn_unconverged(diagnostics["max_rhat"], min_ess, num_chains)
         diagnostics["exact_evaluations_per_ess"] = sampling_evaluations / min_ess
         diagnostics["exact_evaluations_per_ess_with_exploration"] = (
             num_explore_evaluations + sampling_evaluations

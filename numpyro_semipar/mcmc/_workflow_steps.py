@@ -6,14 +6,17 @@ the held-out steps of the exploration, and the ArviZ tree of a flat-position sam
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro.diagnostics import split_gelman_rubin
 from numpyro.infer import MCMC
 from numpyro.infer.util import unconstrain_fn
 
+from .._warnings import SamplerWarning
 from ._archive import position_keys
 from ._surrogate_diagnostics import DecisionErrors
 
@@ -34,6 +37,33 @@ def _min_ess(draws: np.ndarray) -> float:
     ess = az.ess(dataset)
     values = np.asarray(ess["posterior"]["x"] if "posterior" in ess else ess["x"])
     return float(np.nanmin(values))
+
+
+def _max_rhat(draws: np.ndarray) -> float:
+    """Largest split R-hat over coordinates of draws with shape (chains, draws, d).
+
+    NumPyro's split R-hat: it splits every chain in halves, so one chain is checked too.
+    """
+    return float(np.max(split_gelman_rubin(np.asarray(draws, np.float64))))
+
+
+def _warn_unconverged(max_rhat: float, min_ess: float, num_chains: int) -> None:
+    """Warn when split R-hat or bulk ESS say the final draws are not to be trusted."""
+    problems = []
+    if max_rhat > 1.01:
+        problems.append(f"split R-hat up to {max_rhat:.3f} (> 1.01)")
+    if min_ess < 100:
+        problems.append(f"bulk ESS down to {min_ess:.0f} (< 100)")
+    if problems:
+        chains = "" if num_chains > 1 else " with one chain (R-hat then compares its halves)"
+        warnings.warn(
+            f"surrogate_posterior: the final draws are not reliable{chains}: "
+            + "; ".join(problems)
+            + ". Run longer (num_warmup, num_samples), start from the mode, or check the "
+            "surrogate's diagnostics.",
+            SamplerWarning,
+            3,
+        )
 
 
 def _flatten(tree, lead_ndim: int) -> np.ndarray:

@@ -252,11 +252,13 @@ def test_numpyro_surrogate_transition_kernel_adapts_on_the_surrogate_steps(rng_k
     draws = np.stack([samples["x0"], samples["x1"]], axis=-1)
     assert_moments(draws, BANANA_MEAN, BANANA_VAR)
     fields = mcmc.get_extra_fields()
-    # the scale was tuned toward 0.234 acceptance of the surrogate steps
-    assert 0.15 < float(np.mean(fields["info.first_stage_acceptance_rate"])) < 0.35
     np.testing.assert_array_equal(fields["num_evaluations"], fields["info.first_stage_accepted"])
     # accept_prob reports the exact stage: α₂ where evaluated, 0 where the chain stayed
     expected = np.where(
         fields["info.first_stage_accepted"], fields["info.second_stage_acceptance_rate"], 0.0
     )
     np.testing.assert_allclose(fields["accept_prob"], expected)
+    # the scale was tuned toward 0.234 of the smaller of the surrogate steps' acceptance and
+    # the exact stage's (a wrong surrogate must not get steps the exact check rejects)
+    tuned = np.minimum(fields["info.first_stage_acceptance_rate"], expected)
+    assert 0.15 < float(np.mean(tuned)) < 0.35

@@ -29,13 +29,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._warnings import ConvergenceWarning
+from ..._warnings import ConvergenceWarning, SamplerWarning
 
 __all__ = [
     "CovarianceAdaptationState",
     "adapted_covariance",
     "adapted_proposal_cholesky",
     "build_adaptive_step",
+    "check_covariance",
+    "covariance_change",
     "covariance_adaptation_init",
     "covariance_adaptation_restart",
     "covariance_adaptation_update",
@@ -82,6 +84,67 @@ class CovarianceAdaptationState(NamedTuple):
     cholesky: jax.Array
 
 
+def check_covariance(covariance: Any, name: str = "covariance") -> None:
+    """Raise a ``ValueError`` unless a concrete covariance is finite, symmetric, positive definite.
+
+    A scalar or a vector (variances) must be positive; a matrix must be symmetric (to a relative
+    1e-8) with a positive smallest eigenvalue. Traced values are not checked.
+
+    Parameters
+    ----------
+    covariance : scalar, array of shape (d,) or (d, d)
+        The proposal covariance a user gave.
+    name : str
+        Argument name for the message.
+    """
+    if isinstance(covariance, jax.core.Tracer):
+        return
+    values = np.asarray(covariance, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        where = np.argwhere(~np.isfinite(values)).tolist()
+        raise ValueError(f"`{name}` has non-finite entries at {where}")
+    if values.ndim <= 1:
+        if not np.all(values > 0):
+            raise ValueError(
+                f"`{name}` variances must be positive, got {values[values <= 0].tolist()} at "
+                f"{np.flatnonzero(np.atleast_1d(values) <= 0).tolist()}"
+            )
+        return
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(
+            f"`{name}` must be a scalar, a vector or a square matrix, got {values.shape}"
+        )
+    asymmetry = np.max(np.abs(values - values.T))
+    if asymmetry > 1e-8 * max(np.max(np.abs(values)), np.finfo(np.float64).tiny):
+        raise ValueError(f"`{name}` is not symmetric (largest |C - Cᵀ| entry {asymmetry:.3g})")
+    smallest = float(np.linalg.eigvalsh(values)[0])
+    if not smallest > 0:
+        raise ValueError(
+            f"`{name}` is not positive definite (smallest eigenvalue {smallest:.3g}); a proposal "
+            "covariance must be. Use e.g. the inverse of a negative-definite Hessian, or leave it "
+            "out (identity) and let warm-up adapt it."
+        )
+
+
+def covariance_change(state: CovarianceAdaptationState) -> jax.Array:
+    """Largest factor by which the covariance estimate differs from the prior, over directions.
+
+    The prior is the estimate at the last restart, so this measures how much the proposal moved
+    during the last stage of warm-up: ``exp(max |log λ_i|)`` over the generalised eigenvalues
+    of the current estimate relative to the prior (1 when nothing changed).
+    """
+    prior = state.prior_covariance
+    factor = jnp.linalg.cholesky(
+        prior
+        + jnp.finfo(prior.dtype).eps * jnp.trace(prior) * jnp.eye(prior.shape[0], dtype=prior.dtype)
+    )
+    whitened = jax.scipy.linalg.solve_triangular(factor, adapted_covariance(state), lower=True)
+    whitened = jax.scipy.linalg.solve_triangular(factor, whitened.T, lower=True)
+    eigenvalues = jnp.linalg.eigvalsh((whitened + whitened.T) / 2)
+    eigenvalues = jnp.clip(eigenvalues, jnp.finfo(prior.dtype).tiny)
+    return jnp.exp(jnp.max(jnp.abs(jnp.log(eigenvalues))))
+
+
 def optimal_scale(dimension: int) -> float:
     """Return ``2.38 / √d``, the asymptotically optimal RWMH scale for Gaussian-like targets."""
     return 2.38 / math.sqrt(dimension)
@@ -125,6 +188,7 @@ def covariance_adaptation_init(
             raise ValueError(
                 f"`covariance` must have shape ({dimension}, {dimension}), got {prior.shape}"
             )
+        check_covariance(prior)
         prior = (prior + prior.T) / 2
     scale = optimal_scale(dimension) if scale is None else scale
     prior_weight = 2.0 * dimension if prior_weight is None else prior_weight
@@ -144,13 +208,19 @@ def covariance_adaptation_init(
 
 
 def adapted_covariance(state: CovarianceAdaptationState) -> jax.Array:
-    """Covariance estimate ``(n₀ Σ₀ + S) / (n₀ + n)`` (without the global scale)."""
+    """Covariance estimate ``(n₀ Σ₀ + S) / (n₀ + n)`` (without the global scale).
+
+    Also accepts an adaptation state that wraps one in a ``covariance`` field (that of
+    :class:`~numpyro_semipar.mcmc.DelayedAcceptanceMH`).
+    """
+    state = getattr(state, "covariance", state)
     total = state.prior_weight + state.count
     return (state.prior_weight * state.prior_covariance + state.scatter) / total
 
 
 def adapted_proposal_cholesky(state: CovarianceAdaptationState) -> jax.Array:
-    """Lower-triangular factor of the proposal covariance ``λ² Σ_t``."""
+    """Lower-triangular factor of the proposal covariance ``λ² Σ_t`` (see adapted_covariance)."""
+    state = getattr(state, "covariance", state)
     return jnp.exp(state.log_scale) * state.cholesky
 
 
@@ -276,13 +346,25 @@ def build_adaptive_step(
 
 
 def mode_start(
-    logdensity_fn: Callable[[Any], jax.Array], init_position: Any, **find_mode_options: Any
-) -> tuple[Any, np.ndarray]:
+    logdensity_fn: Callable[[Any], jax.Array],
+    init_position: Any,
+    *,
+    starts: Any = None,
+    **find_mode_options: Any,
+) -> tuple[Any, np.ndarray | None]:
     """Dynare-style start: the posterior mode and the inverse negative Hessian there.
 
-    Uses :func:`numpyro_semipar.frequentist.find_mode` (BFGS, float64). Where the Hessian is not
-    negative definite, the covariance falls back to ``diag(1/|H_ii|)`` (or the identity for
-    zero curvature) with a :class:`~numpyro_semipar.ConvergenceWarning`.
+    Runs :func:`numpyro_semipar.frequentist.find_mode` (scipy's BFGS on the jitted gradient,
+    float64) from ``init_position`` and from every point of ``starts``, discards searches that
+    start or end at a non-finite log density, and keeps the converged search with the highest
+    log density. What comes back is never a zero or indefinite covariance:
+
+    * converged, Hessian negative definite: ``inv(-H)``;
+    * converged, Hessian singular or indefinite (a flat direction): ``diag(1/|H_ii|)`` (1 where
+      the curvature is zero) with a :class:`~numpyro_semipar.ConvergenceWarning`;
+    * no search converged (e.g. it started in an explosive region and ran off with a huge
+      gradient): covariance ``None`` with a :class:`~numpyro_semipar.SamplerWarning`; the chains
+      then start at the best point found and warm-up adapts the proposal from the identity.
 
     Parameters
     ----------
@@ -290,20 +372,40 @@ def mode_start(
         ``position -> scalar`` log density, differentiable with JAX.
     init_position : pytree
         Starting point of the mode search.
+    starts : sequence of pytrees, optional
+        Further starting points (the NumPyro kernels pass the centre and a few draws of the
+        init strategy's box).
     **find_mode_options
-        Passed to ``find_mode`` (``max_steps``, ``rtol``, ...).
+        Passed to ``find_mode`` (``max_steps``, ``rtol``, ``optimizer``, ...).
 
     Returns
     -------
     mode : pytree
-        The mode (structure of ``init_position``).
-    covariance : numpy array of shape (d, d)
-        Symmetric positive-definite proposal covariance in flattened-position order.
+        The best point found (structure of ``init_position``).
+    covariance : numpy array of shape (d, d) or None
+        Symmetric positive-definite proposal covariance in flattened-position order, or
+        ``None`` when no search converged.
+
+    Raises
+    ------
+    ValueError
+        When the log density is not finite at any start.
     """
     # Imported on use: importing the frequentist package (SMM, panel, scipy.stats) takes ~1.5 s.
     from ...frequentist._mode import find_mode
 
-    result = find_mode(logdensity_fn, init_position, **find_mode_options)
+    options = {"optimizer": "scipy", "warn": False, **find_mode_options}
+    result = find_mode(logdensity_fn, init_position, starts=starts, **options)
+    if not result.converged:
+        warnings.warn(
+            f"the mode search did not converge ({result.message}; log density "
+            f"{result.logdensity:.6g} at the best point): the chains start there and warm-up "
+            "adapts the proposal covariance from the identity instead of the inverse Hessian. "
+            "Give more warm-up iterations, or a better start.",
+            SamplerWarning,
+            2,
+        )
+        return result.position, None
     cov = np.asarray(result.covariance, dtype=np.float64)
     ok = bool(np.all(np.isfinite(cov)))
     if ok:

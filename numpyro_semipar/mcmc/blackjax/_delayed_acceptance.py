@@ -36,6 +36,7 @@ from blackjax.base import SamplingAlgorithm
 from jax.flatten_util import ravel_pytree
 
 from ._proposals import gaussian_increments, proposal_cholesky
+from ._random_walk import invalid_logdensity
 
 __all__ = [
     "DelayedAcceptanceInfo",
@@ -94,6 +95,10 @@ class DelayedAcceptanceInfo(NamedTuple):
         Accepted surrogate steps (out of ``k``).
     num_evaluations : int
         Exact target evaluations in this step (0 or 1).
+    num_invalid : int
+        Exact evaluations that returned NaN or ``+inf`` (treated as zero density).
+    num_invalid_surrogate : int
+        Surrogate evaluations that returned NaN or ``+inf`` (the surrogate step is rejected).
     """
 
     acceptance_rate: jax.Array
@@ -106,11 +111,18 @@ class DelayedAcceptanceInfo(NamedTuple):
     proposal_surrogate_logdensity: jax.Array
     num_surrogate_accepted: jax.Array
     num_evaluations: jax.Array
+    num_invalid: jax.Array
+    num_invalid_surrogate: jax.Array
 
 
 def _finite_or_minus_inf(value) -> jax.Array:
     value = jnp.asarray(value)
-    return jnp.where(jnp.isnan(value), -jnp.inf, value)
+    return jnp.where(invalid_logdensity(value), -jnp.inf, value)
+
+
+def _tempered(value: jax.Array, temperature: jax.Array) -> jax.Array:
+    """``β log π̃``, with ``β = 0`` a flat surrogate (also where ``log π̃ = -inf``)."""
+    return jnp.where(temperature == 0, jnp.zeros_like(value), temperature * value)
 
 
 def init(
@@ -145,7 +157,8 @@ def surrogate_chain(
     surrogate_logdensity_fn: Callable[[Any], jax.Array],
     proposal_cholesky: jax.Array,
     num_steps: int,
-) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
+    temperature: Any = 1.0,
+) -> tuple[Any, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Run ``num_steps`` Gaussian random-walk MH steps on the surrogate (a ``lax.scan``).
 
     Parameters
@@ -162,12 +175,16 @@ def surrogate_chain(
         Factor of the random-walk proposal covariance.
     num_steps : int
         Number of MH steps (static).
+    temperature : float
+        The steps target ``π̃^β`` with ``β = temperature`` (0: a flat surrogate, every step is
+        accepted and the chain is a plain random walk).
 
     Returns
     -------
     tuple
-        End point ``y``, ``log π̃(y)``, the mean acceptance probability of the steps and the
-        number of accepted steps.
+        End point ``y``, ``log π̃(y)`` (untempered), the mean acceptance probability of the
+        steps, the number of accepted steps and the number of invalid (NaN or ``+inf``)
+        surrogate values.
     """
     dtype = surrogate_logdensity.dtype
     flat, unravel = ravel_pytree(position)
@@ -182,21 +199,28 @@ def surrogate_chain(
         current, current_surrogate = carry
         increment, log_uniform = data
         proposal = current + increment
-        proposal_surrogate = _finite_or_minus_inf(surrogate_logdensity_fn(unravel(proposal)))
-        proposal_surrogate = proposal_surrogate.astype(dtype)
-        # Symmetric proposal: the Hastings ratio is the surrogate ratio.
-        log_ratio = proposal_surrogate - current_surrogate
-        log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+        raw = jnp.asarray(surrogate_logdensity_fn(unravel(proposal))).astype(dtype)
+        invalid = invalid_logdensity(raw)
+        proposal_surrogate = _finite_or_minus_inf(raw)
+        # Symmetric proposal: the Hastings ratio is the (tempered) surrogate ratio. An invalid
+        # surrogate value rejects the step whatever the temperature.
+        log_ratio = _tempered(proposal_surrogate, temperature) - _tempered(
+            current_surrogate, temperature
+        )
+        log_ratio = jnp.where(jnp.isnan(log_ratio) | invalid, -jnp.inf, log_ratio)
         accepted = log_uniform < log_ratio
         current = jnp.where(accepted, proposal, current)
         current_surrogate = jnp.where(accepted, proposal_surrogate, current_surrogate)
-        return (current, current_surrogate), (jnp.exp(jnp.minimum(log_ratio, 0.0)), accepted)
+        rate = jnp.exp(jnp.minimum(log_ratio, 0.0))
+        return (current, current_surrogate), (rate, accepted, invalid)
 
-    (end, end_surrogate), (rates, accepted) = jax.lax.scan(
+    temperature = jnp.asarray(temperature, dtype)
+    (end, end_surrogate), (rates, accepted, invalid) = jax.lax.scan(
         step, (flat, surrogate_logdensity), (steps, log_uniforms)
     )
     end = unravel(end)
-    return end, end_surrogate, jnp.mean(rates), jnp.sum(accepted.astype(jnp.int32))
+    num_accepted = jnp.sum(accepted.astype(jnp.int32))
+    return end, end_surrogate, jnp.mean(rates), num_accepted, jnp.sum(invalid.astype(jnp.int32))
 
 
 def build_kernel(num_surrogate_steps: int = 1) -> Callable:
@@ -211,10 +235,14 @@ def build_kernel(num_surrogate_steps: int = 1) -> Callable:
     Returns
     -------
     callable
-        ``kernel(rng_key, state, logdensity_fn, surrogate_logdensity_fn, proposal_cholesky)
-        -> (state, info)``; ``proposal_cholesky`` is the lower-triangular factor of the
-        Gaussian random-walk covariance of the surrogate steps, in ``ravel_pytree(position)``
-        order (or a vector of standard deviations).
+        ``kernel(rng_key, state, logdensity_fn, surrogate_logdensity_fn, proposal_cholesky,
+        surrogate_temperature=1.0) -> (state, info)``; ``proposal_cholesky`` is the
+        lower-triangular factor of the Gaussian random-walk covariance of the surrogate steps,
+        in ``ravel_pytree(position)`` order (or a vector of standard deviations).
+        ``surrogate_temperature`` ``β ∈ [0, 1]`` makes the screen use ``π̃^β``: a surrogate
+        steeper than the target far from the bulk (a Gaussian at the mode of a heavy-tailed
+        posterior) traps the chain there, a tempered one does not. ``β = 0`` is plain
+        random-walk MH on the exact target; any ``β`` leaves the chain exact.
     """
     num_surrogate_steps = int(num_surrogate_steps)
     if num_surrogate_steps < 1:
@@ -228,28 +256,38 @@ def build_kernel(num_surrogate_steps: int = 1) -> Callable:
         logdensity_fn: Callable[[Any], jax.Array],
         surrogate_logdensity_fn: Callable[[Any], jax.Array],
         proposal_cholesky: jax.Array,
+        surrogate_temperature: Any = 1.0,
     ) -> tuple[DelayedAcceptanceState, DelayedAcceptanceInfo]:
         key_surrogate, key_second = jax.random.split(rng_key)
         dtype = state.logdensity.dtype
-        proposal, proposal_surrogate, first_rate, num_accepted = surrogate_chain(
-            key_surrogate,
-            state.position,
-            state.surrogate_logdensity.astype(dtype),
-            surrogate_logdensity_fn,
-            proposal_cholesky,
-            num_surrogate_steps,
+        temperature = jnp.asarray(surrogate_temperature, dtype)
+        proposal, proposal_surrogate, first_rate, num_accepted, num_invalid_surrogate = (
+            surrogate_chain(
+                key_surrogate,
+                state.position,
+                state.surrogate_logdensity.astype(dtype),
+                surrogate_logdensity_fn,
+                proposal_cholesky,
+                num_surrogate_steps,
+                temperature,
+            )
         )
         moved = num_accepted > 0
 
-        proposal_logdensity = jax.lax.cond(
+        raw_logdensity = jax.lax.cond(
             moved,
-            lambda y: _finite_or_minus_inf(logdensity_fn(y)).astype(dtype),
-            lambda y: jnp.asarray(jnp.nan, dtype),
+            lambda y: jnp.asarray(logdensity_fn(y)).astype(dtype),
+            lambda y: jnp.asarray(-jnp.inf, dtype),
             proposal,
         )
-        # π(y) π̃(x) / [π(x) π̃(y)]: the surrogate chain's π̃-reversibility cancels the rest.
+        num_invalid = (moved & invalid_logdensity(raw_logdensity)).astype(jnp.int32)
+        proposal_logdensity = jnp.where(
+            moved, _finite_or_minus_inf(raw_logdensity), jnp.asarray(jnp.nan, dtype)
+        )
+        # π(y) π̃(x)^β / [π(x) π̃(y)^β]: the surrogate chain's π̃^β-reversibility cancels the rest.
         second_log_ratio = (proposal_logdensity - state.logdensity) - (
-            proposal_surrogate - state.surrogate_logdensity
+            _tempered(proposal_surrogate, temperature)
+            - _tempered(state.surrogate_logdensity, temperature)
         )
         second_log_ratio = jnp.where(
             moved & ~jnp.isnan(second_log_ratio), second_log_ratio, -jnp.inf
@@ -275,6 +313,8 @@ def build_kernel(num_surrogate_steps: int = 1) -> Callable:
             proposal_surrogate_logdensity=proposal_surrogate,
             num_surrogate_accepted=num_accepted,
             num_evaluations=moved.astype(jnp.int32),
+            num_invalid=num_invalid,
+            num_invalid_surrogate=num_invalid_surrogate,
         )
         return new_state, info
 

@@ -33,7 +33,7 @@ from blackjax.base import SamplingAlgorithm
 
 from ._batch_evaluation import _check_evaluator
 from ._proposals import flatten_position, gaussian_increments
-from ._random_walk import _factor_for, _safe_logdensity
+from ._random_walk import _factor_for, _safe_logdensity, invalid_logdensity
 
 __all__ = [
     "MultiProposalInfo",
@@ -79,6 +79,8 @@ class MultiProposalInfo(NamedTuple):
         The ``N`` index draws; ``points[indices]`` are this iteration's ``N`` output draws.
     num_evaluations : int
         Number of target evaluations in this iteration (``N``).
+    num_invalid : int
+        Proposals whose log density was NaN or ``+inf`` (treated as zero density).
     """
 
     acceptance_rate: jax.Array
@@ -88,6 +90,7 @@ class MultiProposalInfo(NamedTuple):
     weights: jax.Array
     indices: jax.Array
     num_evaluations: jax.Array
+    num_invalid: jax.Array
 
 
 def init(position: Any, logdensity_fn: Callable[[Any], jax.Array]) -> MultiProposalState:
@@ -146,7 +149,8 @@ def build_kernel(num_proposals: int = 16, batch_evaluation: Any = "vmap") -> Cal
         # All N proposals from one (N, d) normal draw and one matrix product.
         noise = jax.random.normal(key_proposals, (num_proposals,) + flat.shape, flat.dtype)
         proposals = jax.vmap(unravel)(auxiliary + gaussian_increments(noise, factor))
-        proposal_logdensities = _safe_logdensity(evaluate(logdensity_fn, proposals))
+        raw_logdensities = jnp.asarray(evaluate(logdensity_fn, proposals))
+        proposal_logdensities = _safe_logdensity(raw_logdensities)
 
         points = jax.tree.map(
             lambda current, new: jnp.concatenate([current[None], new], axis=0),
@@ -179,6 +183,7 @@ def build_kernel(num_proposals: int = 16, batch_evaluation: Any = "vmap") -> Cal
             weights=weights,
             indices=indices,
             num_evaluations=jnp.asarray(num_proposals, dtype=jnp.int32),
+            num_invalid=jnp.sum(invalid_logdensity(raw_logdensities)).astype(jnp.int32),
         )
         return new_state, info
 

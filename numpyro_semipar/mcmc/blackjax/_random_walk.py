@@ -56,9 +56,11 @@ class RandomWalkInfo(NamedTuple):
     proposal : pytree
         The proposed position ``y`` (evaluated whether accepted or not).
     proposal_logdensity : float
-        ``log π(y)``.
+        ``log π(y)`` (``-inf`` where the target returned NaN or ``+inf``).
     num_evaluations : int
         Number of target evaluations in this step (always 1).
+    num_invalid : int
+        Evaluations that returned NaN or ``+inf`` (0 or 1), treated as zero density.
     """
 
     acceptance_rate: jax.Array
@@ -66,6 +68,7 @@ class RandomWalkInfo(NamedTuple):
     proposal: Any
     proposal_logdensity: jax.Array
     num_evaluations: jax.Array
+    num_invalid: jax.Array
 
 
 def init(position: Any, logdensity_fn: Callable[[Any], jax.Array]) -> RandomWalkState:
@@ -105,7 +108,8 @@ def build_kernel() -> Callable:
     ) -> tuple[RandomWalkState, RandomWalkInfo]:
         key_proposal, key_accept = jax.random.split(rng_key)
         proposal = gaussian_step(key_proposal, state.position, proposal_cholesky)
-        proposal_logdensity = _safe_logdensity(logdensity_fn(proposal))
+        raw_logdensity = jnp.asarray(logdensity_fn(proposal))
+        proposal_logdensity = _safe_logdensity(raw_logdensity)
         # The Gaussian step is symmetric: the Hastings ratio is the target ratio.
         log_ratio = proposal_logdensity - state.logdensity
         log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
@@ -123,6 +127,7 @@ def build_kernel() -> Callable:
             proposal=proposal,
             proposal_logdensity=proposal_logdensity,
             num_evaluations=jnp.asarray(1, dtype=jnp.int32),
+            num_invalid=invalid_logdensity(raw_logdensity).astype(jnp.int32),
         )
         return new_state, info
 
@@ -194,11 +199,19 @@ def _factor_for(covariance, cholesky, scale, dimension) -> jax.Array:
     return proposal_cholesky(dimension, covariance, cholesky=cholesky, scale=scale)
 
 
+def invalid_logdensity(value: jax.Array) -> jax.Array:
+    """Return where a log density is NaN or ``+inf`` (a failed or improper evaluation)."""
+    value = jnp.asarray(value)
+    return jnp.isnan(value) | (value == jnp.inf)
+
+
 def _safe_logdensity(value: jax.Array) -> jax.Array:
     # NaN log densities (a failed solver inside the model) are treated as zero density, so the
-    # chain rejects the point instead of propagating NaN through the acceptance test.
+    # chain rejects the point instead of propagating NaN through the acceptance test. So is
+    # +inf: a point of infinite density would absorb the chain forever. The kernels count both
+    # (`num_invalid`) and the NumPyro adapters warn about them.
     value = jnp.asarray(value)
-    return jnp.where(jnp.isnan(value), -jnp.inf, value)
+    return jnp.where(invalid_logdensity(value), -jnp.inf, value)
 
 
 def position_dimension(position: Any) -> int:
