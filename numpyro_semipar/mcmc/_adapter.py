@@ -146,6 +146,13 @@ def _check_finite_start(init_params) -> None:
             )
 
 
+def _restart_points(fraction: float) -> list[float]:
+    """Shares of warm-up where the running moments restart: f/2, f and 2f (below 1)."""
+    if fraction <= 0:
+        return []
+    return [fraction / 2, fraction] + ([2 * fraction] if 2 * fraction < 1 else [])
+
+
 def _restart_iteration(iteration, num_warmup, fraction: float) -> jax.Array:
     """Whether the running moments restart at ``iteration``: at f/2, f and 2f of warm-up.
 
@@ -153,14 +160,38 @@ def _restart_iteration(iteration, num_warmup, fraction: float) -> jax.Array:
     transient from a poor start (a chain drifting toward the bulk inflates the covariance along
     its path) is dropped in stages; the last stage, from ``2f`` on, learns the final proposal.
     """
-    if fraction <= 0:
-        return jnp.zeros((), bool)
-    points = [fraction / 2, fraction] + ([2 * fraction] if 2 * fraction < 1 else [])
     hits = jnp.zeros((), bool)
-    for point in points:
+    for point in _restart_points(fraction):
         at = jnp.floor(point * num_warmup).astype(jnp.int32)
         hits = hits | ((iteration == at) & (at > 0))
     return hits
+
+
+def _checkpoint_iteration(iteration, num_warmup, fraction: float) -> jax.Array:
+    """Whether to checkpoint the covariance: halfway through the last stage of warm-up.
+
+    The end-of-warm-up check compares the final estimate with this one: a proposal that still
+    moves over the second half of the last stage has not stabilised.
+    """
+    last = max(_restart_points(fraction), default=0.0)
+    at = jnp.floor((1.0 + last) / 2 * num_warmup).astype(jnp.int32)
+    return (iteration == at) & (at > 0)
+
+
+def adaptation_schedule(state, iteration, num_warmup, fraction: float):
+    """Apply the staged restarts and the stabilisation checkpoint to a covariance adaptation."""
+    state = jax.lax.cond(
+        _restart_iteration(iteration, num_warmup, fraction),
+        _blackjax_adaptation.covariance_adaptation_restart,
+        lambda s: s,
+        state,
+    )
+    return jax.lax.cond(
+        _checkpoint_iteration(iteration, num_warmup, fraction),
+        _blackjax_adaptation.covariance_adaptation_checkpoint,
+        lambda s: s,
+        state,
+    )
 
 
 def _check_init_sites(init_params, latent) -> None:
@@ -699,15 +730,9 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         """One transition, then (during warm-up) one adaptation update."""
         factor = _blackjax_adaptation.adapted_proposal_cholesky(adaptation_state)
         new_state, info = self._kernel(rng_key, algorithm_state, logdensity_fn, factor)
-        restart = _restart_iteration(iteration, num_warmup, self._restart_fraction)
 
         def update(state):
-            state = jax.lax.cond(
-                restart,
-                _blackjax_adaptation.covariance_adaptation_restart,
-                lambda s: s,
-                state,
-            )
+            state = adaptation_schedule(state, iteration, num_warmup, self._restart_fraction)
             points, weights = self.adaptation_points(new_state, info)
             return _blackjax_adaptation.covariance_adaptation_update(
                 state,

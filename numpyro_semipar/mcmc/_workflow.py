@@ -49,6 +49,7 @@ from ._surrogate_diagnostics import decision_errors, importance_diagnostics
 from ._surrogate_kernels import DelayedAcceptanceMH, SurrogateMH, surrogate_logdensity
 from ._workflow_steps import (
     _errors_dict,
+    _exploration_covariance,
     _flat_datatree,
     _flat_draws,
     _heldout_steps,
@@ -61,6 +62,7 @@ from ._workflow_steps import (
     _warn_unconverged,
 )
 from .blackjax import adapted_covariance, adapted_proposal_cholesky
+from .blackjax._adaptation import optimal_scale
 from .blackjax._surrogate_mh import sample_surrogate_chains
 
 __all__ = ["SurrogatePosterior", "surrogate_posterior"]
@@ -440,12 +442,16 @@ def surrogate_posterior(
             "setup_cpu_seconds": time.process_time() - setup_cpu_started,
         }
 
-        # Final sampler, starting where exploration ended, with its adapted proposal.
+        # Final sampler, starting where exploration ended. Its proposal covariance is that of
+        # all exploration draws (every chain, after warm-up): the adapted one froze at the end of
+        # exploration's warm-up and, on a funnel such as eight schools, was several times off
+        # (final ESS 34 of 40,000 draws against 700 for plain random-walk MH). The scale starts
+        # at 2.38/sqrt(d) (and adapts in the final warm-up where the kernel adapts).
         adaptation = explore_mcmc.last_state.adaptation_state
         if num_chains > 1:  # every chain adapted its own proposal: start from the first one's
             adaptation = jax.tree.map(lambda a: a[0], adaptation)
-        cov = np.asarray(adapted_covariance(adaptation))
-        scale = float(np.exp(np.asarray(adaptation.log_scale)))
+        cov = _exploration_covariance(draws, np.asarray(adapted_covariance(adaptation)))
+        scale = optimal_scale(dimension)
         start = explore_mcmc.last_state.z
         started, cpu_started = time.perf_counter(), time.process_time()
         if method == "delayed_acceptance" or not is_logdensity:

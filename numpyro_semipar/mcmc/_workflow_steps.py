@@ -47,6 +47,26 @@ def _max_rhat(draws: np.ndarray) -> float:
     return float(np.max(split_gelman_rubin(np.asarray(draws, np.float64))))
 
 
+def _exploration_covariance(draws: np.ndarray, adapted: np.ndarray) -> np.ndarray:
+    """Covariance of the exploration draws (chains, draws, d); ``adapted`` when unusable.
+
+    Unusable: fewer than ``10 d`` draws, non-finite, or not positive definite (a chain that
+    never moved in some direction).
+    """
+    flat = np.asarray(draws, np.float64).reshape(-1, draws.shape[-1])
+    dimension = flat.shape[-1]
+    if flat.shape[0] < 10 * dimension:
+        return adapted
+    covariance = np.atleast_2d(np.cov(flat, rowvar=False))
+    if not np.all(np.isfinite(covariance)):
+        return adapted
+    try:
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        return adapted
+    return covariance
+
+
 def _warn_unconverged(max_rhat: float, min_ess: float, num_chains: int) -> None:
     """Warn when split R-hat or bulk ESS say the final draws are not to be trusted."""
     problems = []

@@ -14,6 +14,7 @@ from ._adaptation import CovarianceAdaptationState as CovarianceAdaptationState
 from ._adaptation import adapted_covariance as adapted_covariance
 from ._adaptation import adapted_proposal_cholesky as adapted_proposal_cholesky
 from ._adaptation import build_adaptive_step as build_adaptive_step
+from ._adaptation import covariance_adaptation_checkpoint as covariance_adaptation_checkpoint
 from ._adaptation import covariance_adaptation_init as covariance_adaptation_init
 from ._adaptation import covariance_adaptation_restart as covariance_adaptation_restart
 from ._adaptation import covariance_adaptation_update as covariance_adaptation_update
@@ -63,6 +64,7 @@ __all__ = [
     "adapted_proposal_cholesky",
     "build_adaptive_step",
     "covariance_adaptation_init",
+    "covariance_adaptation_checkpoint",
     "covariance_adaptation_restart",
     "covariance_adaptation_update",
     "gaussian_step",

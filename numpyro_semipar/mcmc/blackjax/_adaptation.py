@@ -38,6 +38,7 @@ __all__ = [
     "build_adaptive_step",
     "check_covariance",
     "covariance_change",
+    "covariance_adaptation_checkpoint",
     "covariance_adaptation_init",
     "covariance_adaptation_restart",
     "covariance_adaptation_update",
@@ -72,6 +73,9 @@ class CovarianceAdaptationState(NamedTuple):
         Number of Robbins–Monro updates so far.
     cholesky : array of shape (d, d)
         Lower-triangular factor of the current covariance estimate (without ``λ``).
+    checkpoint_covariance : array of shape (d, d)
+        The estimate when :func:`covariance_adaptation_checkpoint` was last called (the prior
+        until then): :func:`covariance_change` measures how far the estimate moved since.
     """
 
     count: jax.Array
@@ -82,6 +86,7 @@ class CovarianceAdaptationState(NamedTuple):
     log_scale: jax.Array
     step: jax.Array
     cholesky: jax.Array
+    checkpoint_covariance: jax.Array
 
 
 def check_covariance(covariance: Any, name: str = "covariance") -> None:
@@ -127,13 +132,14 @@ def check_covariance(covariance: Any, name: str = "covariance") -> None:
 
 
 def covariance_change(state: CovarianceAdaptationState) -> jax.Array:
-    """Largest factor by which the covariance estimate differs from the prior, over directions.
+    """Largest factor by which the covariance estimate differs from the checkpoint, over directions.
 
-    The prior is the estimate at the last restart, so this measures how much the proposal moved
-    during the last stage of warm-up: ``exp(max |log λ_i|)`` over the generalised eigenvalues
-    of the current estimate relative to the prior (1 when nothing changed).
+    The NumPyro kernels set the checkpoint halfway through the last stage of warm-up, so this
+    measures how much the proposal still moved in the second half of that stage:
+    ``exp(max |log λ_i|)`` over the generalised eigenvalues of the current estimate relative to
+    the checkpoint (1 when nothing changed).
     """
-    prior = state.prior_covariance
+    prior = state.checkpoint_covariance
     factor = jnp.linalg.cholesky(
         prior
         + jnp.finfo(prior.dtype).eps * jnp.trace(prior) * jnp.eye(prior.shape[0], dtype=prior.dtype)
@@ -204,6 +210,7 @@ def covariance_adaptation_init(
         log_scale=jnp.log(jnp.asarray(scale, dtype)),
         step=jnp.zeros((), jnp.int32),
         cholesky=cholesky,
+        checkpoint_covariance=prior,
     )
 
 
@@ -298,14 +305,24 @@ def covariance_adaptation_update(
 def covariance_adaptation_restart(state: CovarianceAdaptationState) -> CovarianceAdaptationState:
     """Make the current covariance estimate the prior and forget the running moments.
 
-    The global scale and the Robbins–Monro step counter are kept.
+    The global scale and the Robbins–Monro step counter are kept; the checkpoint moves to the
+    new prior.
     """
+    covariance = adapted_covariance(state)
     return state._replace(
         count=jnp.zeros_like(state.count),
         mean=jnp.zeros_like(state.mean),
         scatter=jnp.zeros_like(state.scatter),
-        prior_covariance=adapted_covariance(state),
+        prior_covariance=covariance,
+        checkpoint_covariance=covariance,
     )
+
+
+def covariance_adaptation_checkpoint(
+    state: CovarianceAdaptationState,
+) -> CovarianceAdaptationState:
+    """Remember the current estimate, for :func:`covariance_change` to compare against later."""
+    return state._replace(checkpoint_covariance=adapted_covariance(state))
 
 
 def build_adaptive_step(
