@@ -659,8 +659,9 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
 
         The search runs from the given start and, for a NumPyro model, also from the centre and
         three random points of ``init_to_uniform``'s box (unconstrained values in [-2, 2]); the
-        best converged mode wins. The result is cached on the kernel for the same start and
-        model arguments, so a second ``run`` neither searches nor compiles again.
+        best converged mode wins. The result is cached on the kernel for the same model
+        arguments (and, for a ``potential_fn``, the same start), so a second ``run`` neither
+        searches nor compiles again.
         """
         if not self._init_at_mode:
             return positions
@@ -673,7 +674,10 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
                 "`init_params=` instead."
             )
         flat_first, unravel_first = ravel_pytree(first)
-        cache_key = (_array_digest(flat_first), self._arguments_digest)
+        # A model's mode depends on its arguments only (the search's other starts are fixed); a
+        # potential_fn's search starts where the user said, so the start is part of the key.
+        start_digest = None if self._model is not None else _array_digest(flat_first)
+        cache_key = (start_digest, self._arguments_digest)
         if cache_key[1] is not None and cache_key in self._mode_cache:
             mode, covariance = self._mode_cache[cache_key]
         else:
