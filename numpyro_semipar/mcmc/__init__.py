@@ -2,11 +2,11 @@
 
 from . import blackjax as blackjax
 from ._adapter import BlackJAXKernelAdapter as BlackJAXKernelAdapter
-from ._adapter import CovarianceAdaptiveAdapter as CovarianceAdaptiveAdapter
 from ._adapter import MHKernelState as MHKernelState
 from ._archive import ArchiveRecorder as ArchiveRecorder
 from ._archive import CandidateArchive as CandidateArchive
 from ._archive import merge_archives as merge_archives
+from ._covariance_adapter import CovarianceAdaptiveAdapter as CovarianceAdaptiveAdapter
 from ._executor import evaluate_batch as evaluate_batch
 from ._executor import host_logdensity as host_logdensity
 from ._executor import local_executor as local_executor

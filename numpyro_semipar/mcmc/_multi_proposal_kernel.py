@@ -9,7 +9,7 @@ from typing import Any
 import jax
 from numpyro.infer import init_to_uniform
 
-from ._adapter import CovarianceAdaptiveAdapter
+from ._covariance_adapter import CovarianceAdaptiveAdapter
 from .blackjax import _multi_proposal
 
 __all__ = ["MultiProposalMH", "multi_proposal_target_acceptance"]

@@ -9,7 +9,7 @@ import jax
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
 
-from ._adapter import CovarianceAdaptiveAdapter
+from ._covariance_adapter import CovarianceAdaptiveAdapter
 from .blackjax import _random_walk
 
 __all__ = ["RandomWalkMH"]

@@ -20,7 +20,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
 
-from ._adapter import CovarianceAdaptiveAdapter, adaptation_schedule
+from ._covariance_adapter import CovarianceAdaptiveAdapter, adaptation_schedule
 from ._random_walk_kernel import RandomWalkMH
 from ._surrogate import Surrogate
 from .blackjax import _adaptation as _blackjax_adaptation
