@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions.util import validate_sample
 
-from ..npmle._profile import group_weights, profile_pointwise
+from .._x64 import x64_enabled
+from ..npmle._profile import check_rows, group_weights, profile_pointwise
+from ..npmle._profile_float32 import profile_pointwise_float32
 
 __all__ = ["ProfiledMixture"]
 
@@ -128,6 +130,11 @@ class ProfiledMixture(dist.Distribution):
         if flat.shape[0] == 0:
             raise ValueError("value holds no observation: the weights cannot be profiled")
         row_weights = group_weights(None, None, flat.shape[0])
+        if not x64_enabled():
+            # NumPyro's default (float32): weights solved in float64 on the host.
+            check_rows(flat, row_weights)
+            pointwise, mixing = profile_pointwise_float32(flat)
+            return jnp.reshape(pointwise, shape), mixing
         pointwise, _, mixing = profile_pointwise(flat, row_weights)
         return jnp.reshape(pointwise, shape), mixing[0]
 
