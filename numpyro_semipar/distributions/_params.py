@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import constraints
 from numpyro.util import not_jax_tracer
 
-__all__ = ["check_param_constraints", "infer_event_shape", "validate_param_constraints"]
+__all__ = [
+    "check_param_constraints",
+    "infer_event_shape",
+    "map_data_sets",
+    "validate_param_constraints",
+]
 
 
 def _is_constraint(x: Any) -> bool:
@@ -88,3 +94,18 @@ def infer_event_shape(draws: Any, event_shape: Any) -> tuple[int, ...]:
     raise NotImplementedError(
         "infer_shapes needs the shape of an array of draws (S, ...) or an explicit event_shape"
     )
+
+
+def map_data_sets(fn, value: Any, event_ndim: int) -> jax.Array:
+    """Apply ``fn`` (one data set -> scalar) over the leading (sample/batch) axes of ``value``.
+
+    A value with no more axes than the event shape is one data set (its shape may differ from
+    the simulated one); extra leading axes index independent data sets, so that ``log_prob``
+    returns ``sample_shape`` values as NumPyro expects.
+    """
+    value = jnp.asarray(value)
+    lead = value.shape[: max(value.ndim - event_ndim, 0)]
+    if not lead:
+        return fn(value)
+    flat = jnp.reshape(value, (-1, *value.shape[len(lead) :]))
+    return jnp.reshape(jax.vmap(fn)(flat), lead)

@@ -113,8 +113,9 @@ class ProfiledMixture(dist.Distribution):
         return shape[:-1], ()
 
     def validate_args(self, strict: bool = True) -> None:
-        """Check that ``data``, when given, lies in the support of the components."""
+        """Validate the components' arguments and that ``data`` lies in their support."""
         super().validate_args(strict=strict)
+        self._component_distribution.validate_args(strict=False)
         if self.data is None:
             return
         with jax.ensure_compile_time_eval():

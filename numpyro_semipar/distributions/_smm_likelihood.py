@@ -16,7 +16,12 @@ from ..moments._callback import CallbackSimulator
 from ..moments._draws import num_simulations
 from ..moments._errors import ERROR_KINDS, as_float, moment_errors
 from ..moments._simulate import simulated_moments
-from ._params import check_param_constraints, infer_event_shape, validate_param_constraints
+from ._params import (
+    check_param_constraints,
+    infer_event_shape,
+    map_data_sets,
+    validate_param_constraints,
+)
 
 __all__ = ["SMMLikelihood"]
 
@@ -139,10 +144,17 @@ class SMMLikelihood(Distribution):
 
     @validate_sample
     def log_prob(self, value):
-        """Quasi-log-likelihood ``-½ N gᵀ W g / (1 + 1/S)`` (N from the leading axis)."""
-        g = self.moment_errors(value)
-        num_obs = value.shape[0] if jnp.ndim(value) else 1
-        return -0.5 * num_obs * (g @ self.weight @ g) / (1.0 + 1.0 / self.num_sims)
+        """Quasi-log-likelihood ``-½ N gᵀ W g / (1 + 1/S)`` (N from the leading axis).
+
+        Leading axes of ``value`` beyond the event shape index independent data sets.
+        """
+
+        def one(data):
+            g = self.moment_errors(data)
+            num_obs = data.shape[0] if jnp.ndim(data) else 1
+            return -0.5 * num_obs * (g @ self.weight @ g) / (1.0 + 1.0 / self.num_sims)
+
+        return map_data_sets(one, value, len(self.event_shape))
 
     def sample(self, key, sample_shape=()):
         """Draw simulated data sets, each with a random slice of the stored draws."""

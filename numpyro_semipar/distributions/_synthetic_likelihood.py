@@ -15,7 +15,12 @@ from numpyro.distributions.util import validate_sample
 from ..moments._draws import num_simulations
 from ..moments._errors import as_float
 from ..moments._simulate import simulated_moments
-from ._params import check_param_constraints, infer_event_shape, validate_param_constraints
+from ._params import (
+    check_param_constraints,
+    infer_event_shape,
+    map_data_sets,
+    validate_param_constraints,
+)
 from ._smm_likelihood import _data_event_shape
 
 __all__ = ["SyntheticLikelihood"]
@@ -119,14 +124,20 @@ class SyntheticLikelihood(Distribution):
 
     @validate_sample
     def log_prob(self, value):
-        """Gaussian log density of the observed summaries, log-determinant included."""
-        s_obs = as_float(self.summaries(value))
+        """Gaussian log density of the observed summaries, log-determinant included.
+
+        Leading axes of ``value`` beyond the event shape index independent data sets.
+        """
         mean, cov = self.synthetic_moments()
         chol = jnp.linalg.cholesky(cov)
-        z = jax.scipy.linalg.solve_triangular(chol, s_obs - mean, lower=True)
         log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
-        r = s_obs.shape[0]
-        return -0.5 * (r * jnp.log(2.0 * jnp.pi) + log_det + z @ z)
+
+        def one(data):
+            s_obs = as_float(self.summaries(data))
+            z = jax.scipy.linalg.solve_triangular(chol, s_obs - mean, lower=True)
+            return -0.5 * (s_obs.shape[0] * jnp.log(2.0 * jnp.pi) + log_det + z @ z)
+
+        return map_data_sets(one, value, len(self.event_shape))
 
     def sample(self, key, sample_shape=()):
         """Draw simulated data sets, each with a random slice of the stored draws."""
