@@ -204,21 +204,21 @@ class EstimationResult:
         return float("nan") if self.loglik is None else float(self.loglik)
 
     @property
-    def df_model(self) -> int:
+    def num_params(self) -> int:
         """Number of estimated parameters ``k`` (flat), as counted by :attr:`aic`."""
         return int(self._layout.size)
 
     @property
     def aic(self) -> float:
         """Akaike information criterion ``-2 llf + 2 k`` (``k`` = every flat parameter)."""
-        return -2.0 * self.llf + 2.0 * self.df_model
+        return -2.0 * self.llf + 2.0 * self.num_params
 
     @property
     def bic(self) -> float:
         """Bayesian information criterion ``-2 llf + k log(nobs)`` (NaN without ``nobs``)."""
         if self.nobs is None:
             return float("nan")
-        return -2.0 * self.llf + self.df_model * float(np.log(self.nobs))
+        return -2.0 * self.llf + self.num_params * float(np.log(self.nobs))
 
     # -- reports ---------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> EstimationSummary:

@@ -80,7 +80,7 @@ def test_linear_model_against_ols():
     k = X.shape[1]
     np.testing.assert_allclose(ours.bse.to_numpy()[:3], ols.bse * np.sqrt((N - k) / N), rtol=1e-6)
     # statsmodels' OLS counts k regressors in AIC/BIC; the ML fit also estimates sigma.
-    assert ours.df_model == k + 1
+    assert ours.num_params == k + 1
     assert ours.aic == pytest.approx(ols.aic + 2.0, rel=1e-10)
     assert ours.bic == pytest.approx(ols.bic + np.log(N), rel=1e-10)
 
