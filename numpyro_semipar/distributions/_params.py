@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = [
     "infer_event_shape",
     "map_data_sets",
     "validate_param_constraints",
+    "vmap_axes",
 ]
 
 
@@ -109,3 +111,15 @@ def map_data_sets(fn, value: Any, event_ndim: int) -> jax.Array:
         return fn(value)
     flat = jnp.reshape(value, (-1, *value.shape[len(lead) :]))
     return jnp.reshape(jax.vmap(fn)(flat), lead)
+
+
+def vmap_axes(d: Any, **axes: Any) -> Any:
+    """Copy distribution ``d`` with vmap axes in its array fields (``None`` if not mapped).
+
+    The ``out_axes`` pytree that :func:`numpyro.distributions.batch_util.vmap_over` returns
+    (what NumPyro's own ``_default_vmap_over`` does, without relying on a private helper).
+    """
+    out = copy.copy(d)
+    for field in type(d).gather_pytree_data_fields():
+        setattr(out, field, axes.get(field))
+    return out

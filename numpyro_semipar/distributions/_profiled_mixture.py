@@ -8,13 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import validate_sample
 from numpyro.util import not_jax_tracer
 
 from .._x64 import x64_enabled
 from ..npmle._profile import check_rows, group_weights, profile_pointwise
 from ..npmle._profile_float32 import profile_pointwise_float32
+from ._params import vmap_axes
 
 __all__ = ["ProfiledMixture"]
 
@@ -247,4 +248,4 @@ class ProfiledMixture(dist.Distribution):
 
 @vmap_over.register
 def _vmap_over_profiled_mixture(dist: ProfiledMixture, component_distribution=None, data=None):
-    return _default_vmap_over(dist, _component_distribution=component_distribution, data=data)
+    return vmap_axes(dist, _component_distribution=component_distribution, data=data)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
-from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import validate_sample
 
 from ..moments._callback import CallbackSimulator
@@ -21,6 +21,7 @@ from ._params import (
     infer_event_shape,
     map_data_sets,
     validate_param_constraints,
+    vmap_axes,
 )
 
 __all__ = ["SMMLikelihood"]
@@ -173,6 +174,6 @@ class SMMLikelihood(Distribution):
 def _vmap_over_smm_likelihood(
     dist: SMMLikelihood, draws=None, params=None, weight=None, param_constraints=None
 ):
-    return _default_vmap_over(
+    return vmap_axes(
         dist, draws=draws, params=params, weight=weight, param_constraints=param_constraints
     )

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
-from numpyro.distributions.batch_util import _default_vmap_over, vmap_over
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import validate_sample
 
 from ..moments._draws import num_simulations
@@ -20,6 +20,7 @@ from ._params import (
     infer_event_shape,
     map_data_sets,
     validate_param_constraints,
+    vmap_axes,
 )
 from ._smm_likelihood import _data_event_shape
 
@@ -153,4 +154,4 @@ class SyntheticLikelihood(Distribution):
 def _vmap_over_synthetic_likelihood(
     dist: SyntheticLikelihood, draws=None, params=None, param_constraints=None
 ):
-    return _default_vmap_over(dist, draws=draws, params=params, param_constraints=param_constraints)
+    return vmap_axes(dist, draws=draws, params=params, param_constraints=param_constraints)
