@@ -20,12 +20,14 @@ reporting
     The shared result object, summaries and ArviZ conversion.
 
 Importing the package never changes JAX's global configuration (x64 stays as the user set it).
+Entry points that cannot run in float32 raise :class:`Float64RequiredError`, which says to call
+``numpyro.enable_x64()``.
 """
 
 import importlib
 
 from ._warnings import ConvergenceWarning, IdentificationWarning, SamplerWarning
-from ._x64 import float64
+from ._x64 import Float64RequiredError, float64
 
 __version__ = "0.1.0"
 
@@ -42,6 +44,7 @@ _SUBPACKAGES = (
 
 __all__ = [
     "ConvergenceWarning",
+    "Float64RequiredError",
     "IdentificationWarning",
     "SamplerWarning",
     "float64",

@@ -6,10 +6,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import validate_sample
+from numpyro.util import not_jax_tracer
 
-from ..npmle._profile import group_weights, profile_pointwise
+from .._x64 import x64_enabled
+from ..npmle._profile import check_rows, group_weights, profile_pointwise
+from ..npmle._profile_float32 import profile_pointwise_float32
+from ._params import vmap_axes
 
 __all__ = ["ProfiledMixture"]
 
@@ -40,7 +46,16 @@ class ProfiledMixture(dist.Distribution):
         :meth:`sample` (posterior predictive checks). When :meth:`log_prob` is called on this
         very array, the profile is computed only once.
     validate_args : bool, optional
-        Whether to validate the arguments and samples.
+        Whether to validate the arguments (``data`` must lie in the components' support) and
+        samples.
+
+    Notes
+    -----
+    Works with x64 disabled (NumPyro's default float32): the weights, and the matrix of their
+    implicit derivative, are then solved in float64 on the host through
+    :func:`jax.pure_callback` (also under ``jit``, ``vmap`` and ``grad``), while the
+    log-likelihoods and gradients are computed in float32. Second derivatives (``jax.hessian``)
+    are exact only with x64 enabled (``numpyro.enable_x64()``).
 
     Examples
     --------
@@ -82,6 +97,35 @@ class ProfiledMixture(dist.Distribution):
             event_shape=component_distribution.event_shape,
             validate_args=validate_args,
         )
+
+    @classmethod
+    def infer_shapes(cls, component_distribution=None, data=None, **kwargs):
+        """Batch and event shapes from the components (a distribution, or its ``shape()``).
+
+        ``component_distribution`` may be the component distribution itself (exact) or the
+        tuple ``batch_shape + event_shape`` of univariate components, as NumPyro's generic
+        tests pass it; the last batch dimension is the grid and is profiled out.
+        """
+        if isinstance(component_distribution, dist.Distribution):
+            return component_distribution.batch_shape[:-1], component_distribution.event_shape
+        shape = tuple(component_distribution or ())
+        if not shape:
+            raise ValueError("component_distribution needs a batch dimension over the grid")
+        return shape[:-1], ()
+
+    def validate_args(self, strict: bool = True) -> None:
+        """Validate the components' arguments and that ``data`` lies in their support."""
+        super().validate_args(strict=strict)
+        self._component_distribution.validate_args(strict=False)
+        if self.data is None:
+            return
+        with jax.ensure_compile_time_eval():
+            valid = self.support(self.data)
+            if not_jax_tracer(valid) and not np.all(valid):
+                raise ValueError(
+                    "ProfiledMixture distribution got invalid data: some observations lie "
+                    f"outside the components' support {self.support}"
+                )
 
     @property
     def component_distribution(self) -> dist.Distribution:
@@ -128,6 +172,11 @@ class ProfiledMixture(dist.Distribution):
         if flat.shape[0] == 0:
             raise ValueError("value holds no observation: the weights cannot be profiled")
         row_weights = group_weights(None, None, flat.shape[0])
+        if not x64_enabled():
+            # NumPyro's default (float32): weights solved in float64 on the host.
+            check_rows(flat, row_weights)
+            pointwise, mixing = profile_pointwise_float32(flat)
+            return jnp.reshape(pointwise, shape), mixing
         pointwise, _, mixing = profile_pointwise(flat, row_weights)
         return jnp.reshape(pointwise, shape), mixing[0]
 
@@ -195,3 +244,8 @@ class ProfiledMixture(dist.Distribution):
         weights = self.mixing_weights
         weights = jnp.reshape(weights, weights.shape + (1,) * self.event_dim)
         return jnp.sum(weights * self._component_distribution.mean, axis=-1 - self.event_dim)
+
+
+@vmap_over.register
+def _vmap_over_profiled_mixture(dist: ProfiledMixture, component_distribution=None, data=None):
+    return vmap_axes(dist, _component_distribution=component_distribution, data=data)

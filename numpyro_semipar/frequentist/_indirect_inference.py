@@ -43,6 +43,13 @@ class IndirectInference(SMM):
     **kwargs
         Passed to :class:`SMM` (``optimizer``, ``rtol``, ``atol``, ``max_steps``).
 
+    Notes
+    -----
+    Works with x64 disabled (NumPyro's default float32): :meth:`fit` switches float64 on
+    around its own work and returns float64 results, without changing JAX's global setting.
+    Calling it inside a ``jit``/``vmap`` trace started in float32 is not supported; see
+    :class:`~numpyro_semipar.Float64RequiredError`.
+
     Examples
     --------
     MA(1) through an AR(1) auxiliary model (binding function b(θ) = θ/(1+θ²)):

@@ -106,6 +106,13 @@ class MaximumLikelihood:
         from the host and skips compiling optimistix's loop, which pays when the
         log-likelihood is slow to compile and fast to run.
 
+    Notes
+    -----
+    Works with x64 disabled (NumPyro's default float32): :meth:`fit` switches float64 on
+    around its own work and returns float64 results, without changing JAX's global setting.
+    Calling it inside a ``jit``/``vmap`` trace started in float32 is not supported; see
+    :class:`~numpyro_semipar.Float64RequiredError`.
+
     Examples
     --------
     >>> import numpyro, numpyro.distributions as dist

@@ -144,6 +144,13 @@ class ProfileMLE:
         ``n·m·k`` (the size of the log-likelihood's Jacobian) is at most 2e7, and
         ``"compiled"`` for larger problems and for :meth:`fit_batch`.
 
+    Notes
+    -----
+    Works with x64 disabled (NumPyro's default float32): :meth:`fit` switches float64 on
+    around its own work and returns float64 results, without changing JAX's global setting.
+    Calling it inside a ``jit``/``vmap`` trace started in float32 is not supported; see
+    :class:`~numpyro_semipar.Float64RequiredError`.
+
     Examples
     --------
     >>> result = ProfileMLE(jnp.linspace(-6, 6, 75)).fit(LinearFactor(...), y)  # doctest: +SKIP

@@ -75,6 +75,11 @@ class SMM:
     Jacobian and per-simulation errors in one forward-mode pass), reused by every start, stage
     and later fit with data, draws and weights of the same shapes.
 
+    Works with x64 disabled (NumPyro's default float32): :meth:`fit` switches float64 on
+    around its own work and returns float64 results, without changing JAX's global setting.
+    Calling it inside a ``jit``/``vmap`` trace started in float32 is not supported; see
+    :class:`~numpyro_semipar.Float64RequiredError`.
+
     Examples
     --------
     >>> def simulate(params, u):

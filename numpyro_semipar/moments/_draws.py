@@ -82,6 +82,8 @@ def num_simulations(draws) -> int:
         if np.ndim(leaf) == 0:
             raise ValueError(f"draws leaf {i} is a scalar: draws need a leading axis of length S")
         sizes.add(int(np.shape(leaf)[0]))
+        if isinstance(leaf, jax.core.Tracer):
+            continue  # traced draws (jit, vmap): only their shape can be checked
         arr = np.asarray(leaf)
         if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
             bad = np.argwhere(~np.isfinite(arr))[0]

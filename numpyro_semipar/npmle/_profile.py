@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from .._x64 import float64, require_x64, x64_enabled
 from ._derivatives import safe_log
 from ._mixsqp import mixsqp
 
@@ -212,6 +213,13 @@ def profile_loglik(
     mixing_weights : array of shape (m,), or (G, m) with ``groups``
         The optimal mixing weights.
 
+    Raises
+    ------
+    Float64RequiredError
+        Called inside ``jit``/``vmap``/``grad`` with x64 disabled (call
+        ``numpyro.enable_x64()``). Called eagerly with x64 disabled, it runs in float64 by
+        itself (arrays created in float32 stay float32 and limit the accuracy).
+
     Notes
     -----
     ``jax.grad`` uses the envelope theorem (one vector-Jacobian product of ``lclk``);
@@ -234,6 +242,22 @@ def profile_loglik(
     >>> score = jax.grad(lambda m: profile_loglik(m, y, grid)[0])  # doctest: +SKIP
     >>> score(Location(jnp.array(0.1))).shift  # doctest: +SKIP
     """
+    if not x64_enabled():
+        # NumPyro's default (float32): run eagerly in float64; inside a trace that began in
+        # float32 that is impossible, so say so at entry.
+        leaves = jax.tree.leaves((model, data, grid, params, weights, groups))
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            require_x64("profile_loglik under jit, vmap or grad")
+        with float64():
+            return profile_loglik(
+                model,
+                data,
+                grid,
+                params=params,
+                weights=weights,
+                groups=groups,
+                num_groups=num_groups,
+            )
     log_lik = evaluate_lclk(model, data, grid, params)
     row_weights = group_weights(weights, groups, log_lik.shape[0], num_groups=num_groups)
     check_rows(log_lik, row_weights)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._x64 import x64_enabled
+from .._x64 import require_x64
 
 __all__ = [
     "check_init_weights",
@@ -41,12 +41,9 @@ def _check_float_dtype(x, name: str) -> None:
     if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
         raise TypeError(f"{name} must be a numeric array; got dtype {dtype}")
     if np.issubdtype(dtype, np.floating) and dtype.itemsize < 8:
-        if is_traced(x) and not x64_enabled():
-            raise ValueError(
-                f"{name} has dtype {dtype} and 64-bit floats are disabled: the NPMLE solvers "
-                "need float64. Enable them around the traced code (`with "
-                "numpyro_semipar._x64.float64():` or jax.config.update('jax_enable_x64', True))."
-            )
+        if is_traced(x):
+            # Inside jit/vmap/grad the solver cannot switch to float64 by itself.
+            require_x64(f"the NPMLE solver (traced {name} of dtype {dtype})")
         warnings.warn(
             f"{name} has dtype {dtype}: its entries carry only about "
             f"{np.finfo(dtype).precision} significant digits. The solver computes in float64, "
@@ -139,7 +136,7 @@ def check_init_weights(init, m: int, name: str = "init_weights"):
 
 
 def as_float64(x):
-    """Convert to a float64 JAX array (call inside :func:`numpyro_semipar._x64.float64`)."""
+    """Convert to a float64 JAX array (call inside :func:`numpyro_semipar.float64`)."""
     return jnp.asarray(x, dtype=jnp.float64)
 
 

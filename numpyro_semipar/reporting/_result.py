@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,8 +52,12 @@ class EstimationResult:
 
     Notes
     -----
-    :meth:`summary` gives a statsmodels-style table and :meth:`to_arviz` an ``xarray.DataTree``
-    that ArviZ's ``summary(kind="stats")`` and ``plot_forest`` accept.
+    statsmodels' names are available as well: :attr:`bse`, :meth:`cov_params`, :attr:`llf`,
+    :attr:`tvalues`, :attr:`pvalues`, :meth:`conf_int` (``alpha=``), :attr:`aic`, :attr:`bic`
+    and :attr:`nobs` (Wald statistics use the normal distribution, as statsmodels does for
+    maximum-likelihood models). :meth:`summary` gives a statsmodels-style table and
+    :meth:`to_arviz` an ``xarray.DataTree`` that ArviZ's ``summary(kind="stats")`` and
+    ``plot_forest`` accept.
     """
 
     params: dict[str, np.ndarray]
@@ -124,8 +129,40 @@ class EstimationResult:
         with np.errstate(invalid="ignore"):
             return np.sqrt(np.diag(self.cov))
 
-    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals, one row per flat parameter."""
+    def conf_int(self, alpha: float = 0.05, *, level: float | None = None) -> pd.DataFrame:
+        """Wald confidence intervals, one row per flat parameter (as in statsmodels).
+
+        Parameters
+        ----------
+        alpha : float
+            Significance level: the interval covers ``1 - alpha`` (statsmodels' argument).
+        level : float, optional
+            The coverage ``1 - alpha`` instead (the package's earlier spelling).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Lower and upper bounds (columns such as ``"2.5%"`` and ``"97.5%"``), indexed by
+            :attr:`param_names`.
+
+        Notes
+        -----
+        ``conf_int(0.95)``, the earlier positional coverage, still means a 95% interval for
+        one release (with a ``DeprecationWarning``): a positional value above 0.5 is read as
+        ``level``.
+        """
+        if level is None:
+            if alpha > 0.5:
+                warnings.warn(
+                    "conf_int(level) with the coverage as first argument is deprecated: pass "
+                    f"conf_int(alpha={1.0 - alpha:.6g}) (statsmodels' convention) or "
+                    f"level={alpha:.6g}",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                level = alpha
+            else:
+                level = 1.0 - alpha
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must lie in (0, 1), got {level}")
         z = stats.norm.ppf(0.5 + level / 2.0)
@@ -134,6 +171,54 @@ class EstimationResult:
         return pd.DataFrame(
             {lo_name: est - z * se, hi_name: est + z * se}, index=pd.Index(self.param_names)
         )
+
+    # -- statsmodels names -----------------------------------------------------------------
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors by flat parameter name (statsmodels' ``bse``)."""
+        return pd.Series(self.flat_std_errors, index=pd.Index(self.param_names))
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the estimates, labelled by :attr:`param_names` (NaN if unavailable)."""
+        cov = self.cov if self.cov is not None else np.full((self._layout.size,) * 2, np.nan)
+        names = pd.Index(self.param_names)
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Wald statistics ``estimate / std. error`` (z statistics; statsmodels' ``tvalues``)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = self.flat_params / self.flat_std_errors
+        return pd.Series(z, index=pd.Index(self.param_names))
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of :attr:`tvalues` under the standard normal."""
+        return pd.Series(
+            2.0 * stats.norm.sf(np.abs(self.tvalues.to_numpy())), index=pd.Index(self.param_names)
+        )
+
+    @property
+    def llf(self) -> float:
+        """Maximised log-likelihood (:attr:`loglik`); NaN when the estimator has none."""
+        return float("nan") if self.loglik is None else float(self.loglik)
+
+    @property
+    def num_params(self) -> int:
+        """Number of estimated parameters ``k`` (flat), as counted by :attr:`aic`."""
+        return int(self._layout.size)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion ``-2 llf + 2 k`` (``k`` = every flat parameter)."""
+        return -2.0 * self.llf + 2.0 * self.num_params
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion ``-2 llf + k log(nobs)`` (NaN without ``nobs``)."""
+        if self.nobs is None:
+            return float("nan")
+        return -2.0 * self.llf + self.num_params * float(np.log(self.nobs))
 
     # -- reports ---------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> EstimationSummary:
@@ -154,7 +239,7 @@ class EstimationResult:
             {"estimate": est, "std. error": se, "z": z, "p-value": p},
             index=pd.Index(self.param_names, name="parameter"),
         )
-        table = pd.concat([table, self.conf_int(level)], axis=1)
+        table = pd.concat([table, self.conf_int(level=level)], axis=1)
         return EstimationSummary(table, header=self._header())
 
     def _header(self) -> list[tuple[str, str]]:

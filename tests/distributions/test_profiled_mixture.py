@@ -124,3 +124,30 @@ def test_bad_input_is_reported():
         ProfiledMixture(dist.Normal(0.0, 1.0))
     with pytest.raises(ValueError, match="data="):
         ProfiledMixture(normal(1.0)).sample(jax.random.key(0))
+
+
+def test_model_potential_with_x64_disabled():
+    """NumPyro's default float32: what NUTS evaluates (the jitted potential and its gradient)."""
+    from numpyro.infer.util import initialize_model
+
+    def model(y):
+        scale = numpyro.sample("scale", dist.LogNormal(0.0, 1.0))
+        mixture = ProfiledMixture(dist.Normal(jnp.linspace(-4.0, 4.0, M), scale), data=y)
+        numpyro.deterministic("mixing_weights", mixture.mixing_weights)
+        with numpyro.plate("obs", y.shape[0]):
+            numpyro.sample("y", mixture, obs=y)
+
+    y = np.concatenate([RNG.normal(-2.0, 0.8, N // 2), RNG.normal(1.5, 0.8, N // 2)])
+    with jax.enable_x64(False):
+        args = (jnp.asarray(np.array(y)),)
+        info = initialize_model(jax.random.key(0), model, model_args=args)
+        potential = jax.jit(info.potential_fn)
+        value, grad = jax.jit(jax.value_and_grad(info.potential_fn))({"scale": jnp.asarray(-0.1)})
+        eps = 1e-2
+        fd = (
+            potential({"scale": jnp.asarray(-0.1 + eps)})
+            - potential({"scale": jnp.asarray(-0.1 - eps)})
+        ) / (2 * eps)
+    assert value.dtype == grad["scale"].dtype == jnp.float32
+    assert bool(jnp.isfinite(value))
+    np.testing.assert_allclose(grad["scale"], fd, rtol=1e-2)

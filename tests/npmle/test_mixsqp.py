@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from numpyro_semipar import ConvergenceWarning
+from numpyro_semipar import ConvergenceWarning, Float64RequiredError
 from numpyro_semipar.npmle import MixSQPResult, SolverStatus, em, mixsqp
 
 from .conftest import gaussian_location_problem, kkt_check
@@ -240,8 +240,9 @@ def test_float32_input_warns_and_traced_float32_without_x64_raises(base):
     assert res.mixing_weights.dtype == jnp.float64
     with jax.enable_x64(False):
         ll32 = jnp.asarray(base, dtype=jnp.float32)
-        with pytest.raises(ValueError, match="64-bit floats are disabled"):
+        with pytest.raises(Float64RequiredError, match=r"numpyro.enable_x64\(\)") as err:
             jax.jit(lambda x: mixsqp(x).loglik)(ll32)
+    assert "numpyro_semipar._x64" not in str(err.value) and isinstance(err.value, ValueError)
 
 
 @pytest.mark.parametrize(

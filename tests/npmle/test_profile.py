@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from numpyro_semipar import Float64RequiredError
 from numpyro_semipar.models import LinearFactor
 from numpyro_semipar.npmle import profile_loglik
 from numpyro_semipar.npmle._profile import group_weights, profile_pointwise
@@ -272,3 +273,19 @@ def test_chunked_curvature_memory_is_linear_in_rows_not_in_parameters(data):
     # Without chunks the Jacobian of the (n, m, 3) model terms alone is 3·n·m·k floats.
     assert whole > 3 * n * m * k * 8
     assert chunked < 8 * n * m * 8 < whole
+
+
+def test_x64_disabled_runs_eagerly_in_float64_and_fails_clearly_when_traced():
+    rng = np.random.default_rng(5)
+    y, grid = rng.normal(size=30), np.linspace(-3.0, 3.0, 11)
+
+    def lclk(shift, data, g):
+        return -0.5 * (data[:, None] - shift - g[None, :]) ** 2
+
+    expected, _ = profile_loglik(lclk, y, grid, params=0.1)
+    with jax.enable_x64(False):
+        value, weights = profile_loglik(lclk, np.array(y), np.array(grid), params=0.1)
+        assert value.dtype == jnp.float64 and weights.dtype == jnp.float64
+        with pytest.raises(Float64RequiredError, match=r"numpyro\.enable_x64\(\)"):
+            jax.grad(lambda s: profile_loglik(lclk, y, grid, params=s)[0])(0.1)
+    assert float(value) == pytest.approx(float(expected), rel=1e-12)

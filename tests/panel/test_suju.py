@@ -88,7 +88,7 @@ def test_monte_carlo_classification_coverage_rmse(ssp_factors):
                 y, x, rng_key=jax.random.key(rep)
             )
         rates.append(np.mean(res.groups == groups))
-        ci = res.conf_int(0.95).to_numpy()
+        ci = res.conf_int(alpha=0.05).to_numpy()
         covered.extend((ci[:, 0] <= ALPHA.ravel()) & (ALPHA.ravel() <= ci[:, 1]))
         rmse.append(np.sqrt(np.mean((res.group_coefficients - ALPHA) ** 2)))
         base, _ = _two_step(y, x, 3, 2, rep)
