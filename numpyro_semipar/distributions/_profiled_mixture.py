@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions.util import validate_sample
 
+from .._checks import check_no_nan
 from ..npmle._profile import group_weights, profile_pointwise
 
 __all__ = ["ProfiledMixture"]
@@ -122,6 +123,9 @@ class ProfiledMixture(dist.Distribution):
         mixing_weights : array of shape (m,)
             The profiled weights.
         """
+        if not isinstance(value, jax.core.Tracer):
+            # NaN data would otherwise surface as "row i is -inf at every grid point".
+            check_no_nan(value, "value")
         log_probs = self.component_log_probs(value)
         shape = log_probs.shape[:-1]
         flat = jnp.reshape(log_probs, (-1, self.mixture_size))
