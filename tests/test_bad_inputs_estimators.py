@@ -12,8 +12,7 @@ import numpyro.distributions as dist
 import pytest
 from flax import nnx
 
-from numpyro_semipar.frequentist import SMM, MaximumLikelihood, ProfileMLE
-from numpyro_semipar.frequentist import covariance_from_scores
+from numpyro_semipar.frequentist import SMM, MaximumLikelihood, ProfileMLE, covariance_from_scores
 from numpyro_semipar.mcmc import (
     MLP,
     CandidateArchive,
