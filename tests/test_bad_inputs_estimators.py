@@ -380,7 +380,8 @@ SURROGATE_CASES = [
         "train-surrogate-all-nan",
         lambda p: train_surrogate(np.zeros((10, 2)), NAN_VALUES),
         ValueError,
-        r"only 0 of 10 candidates have a finite log density and position \(e.g. row 0: "
+        r"too few usable candidates to train a surrogate: only 0 of 10 have a finite log "
+        r"density and position \(e.g. row 0: "
         r"log_densities\[0\] = nan\)",
     ),
     Raises(

@@ -325,8 +325,9 @@ def _split_data(rng_key, positions, values, trim_fraction, validation_fraction):
     if finite.sum() < 3:
         first = int(np.flatnonzero(~finite)[0]) if num_nonfinite else 0
         raise ValueError(
-            f"only {int(finite.sum())} of {values.shape[0]} candidates have a finite log density "
-            f"and position (e.g. row {first}: log_densities[{first}] = "
+            f"too few usable candidates to train a surrogate: only {int(finite.sum())} of "
+            f"{values.shape[0]} have a finite log density and position (e.g. row {first}: "
+            f"log_densities[{first}] = "
             f"{values[first] if values.size else 'n/a'}); a surrogate needs at least 3"
         )
     positions, values = positions[finite], values[finite]
