@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from numpyro_semipar import ConvergenceWarning
 from numpyro_semipar.distributions import ProfiledMixture
 from numpyro_semipar.models import LinearFactor
 from numpyro_semipar.models.dsge import kalman_filter, kalman_loglik, solve_discrete_lyapunov
@@ -114,6 +115,14 @@ NPMLE = [
         lambda: mixsqp(LL, init_weights=np.zeros(3)),
         ValueError,
         r"init_weights must have a positive entry",
+    ),
+    Warns(
+        "em-not-converged",
+        lambda: em(LL, max_iter=1),
+        ConvergenceWarning,
+        r"em did not converge: maximum number of iterations reached .*\(1 steps\), KKT "
+        r"residual 0\.\d+ \(tol 1e-06\)",
+        lambda result: not bool(result.converged) or pytest.fail("reported converged"),
     ),
     # A grid point impossible for every observation is a valid problem: it gets weight 0.
     Returns(

@@ -116,6 +116,25 @@ SMM_CASES = [
         r"covariance must be 'sandwich' or 'optimal', got 'robust'",
     ),
     Raises(
+        "smm-weight-indefinite",
+        lambda: smm().fit(SMM_DATA, START, weighting=np.diag([1.0, -2.0])),
+        ValueError,
+        r"weight must be positive semi-definite and non-zero; its eigenvalues range from -2 "
+        r"to 1",
+    ),
+    Raises(
+        "smm-weight-nan",
+        lambda: smm().fit(SMM_DATA, START, weighting=with_entry(np.eye(2), (0, 1), np.nan)),
+        ValueError,
+        r"weight\[0, 1\] = nan is not finite",
+    ),
+    Raises(
+        "smm-weight-shape",
+        lambda: smm().fit(SMM_DATA, START, weighting=np.eye(3)),
+        ValueError,
+        r"weight must have shape \(2, 2\), got \(3, 3\)",
+    ),
+    Raises(
         "smm-simulate-not-callable",
         lambda: SMM(None, mean_and_variance, DRAWS),
         TypeError,
@@ -266,7 +285,8 @@ def foreign_chunk(tmp_path):
     other = CandidateArchive(tmp_path / "other")
     other.append(np.ones((1, 2)), np.zeros(1))
     for chunk in (tmp_path / "other").glob("chunk-*.npz"):
-        chunk.rename(tmp_path / "archive" / chunk.name)
+        # A later sequence number, so the archive's own chunk (dim 3) is read first.
+        chunk.rename(tmp_path / "archive" / chunk.name.replace("chunk-00000000", "chunk-00000009"))
     return CandidateArchive(tmp_path / "archive")
 
 
@@ -305,7 +325,7 @@ ARCHIVE_CASES = [
         "archive-chunk-of-another-dimension",
         foreign_chunk,
         ValueError,
-        r"chunk chunk-\d{8}-[0-9a-f]{32}\.npz has dim 2, the archive has dim 3",
+        r"chunk chunk-00000009-[0-9a-f]{32}\.npz has dim 2, the archive has dim 3",
     ),
     Returns(
         "archive-minus-inf-is-kept",

@@ -198,8 +198,17 @@ class SMM:
                 f"weight must have shape ({num_moments}, {num_moments}), got {w.shape}"
             )
         if not np.all(np.isfinite(w)):
-            raise ValueError("weight has non-finite entries")
-        return (w + w.T) / 2.0
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(w))[0])
+            raise ValueError(f"weight[{i}, {j}] = {w[i, j]} is not finite")
+        w = (w + w.T) / 2.0
+        # gᵀWg with an indefinite W is unbounded below: the minimiser runs off to infinity.
+        evals = np.linalg.eigvalsh(w)
+        if evals[0] < -1e-10 * max(abs(evals[-1]), 1e-300) or evals[-1] <= 0:
+            raise ValueError(
+                f"weight must be positive semi-definite and non-zero; its eigenvalues range "
+                f"from {evals[0]:.6g} to {evals[-1]:.6g}"
+            )
+        return w
 
     def criterion(self, params: Mapping[str, Any], weight=None, *, data=None) -> float:
         """SMM criterion ``gᵀWg`` at ``params``.
