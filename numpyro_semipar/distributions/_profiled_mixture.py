@@ -12,6 +12,7 @@ from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import validate_sample
 from numpyro.util import not_jax_tracer
 
+from .._checks import check_no_nan
 from .._x64 import x64_enabled
 from ..npmle._profile import check_rows, group_weights, profile_pointwise
 from ..npmle._profile_float32 import profile_pointwise_float32
@@ -166,6 +167,9 @@ class ProfiledMixture(dist.Distribution):
         mixing_weights : array of shape (m,)
             The profiled weights.
         """
+        if not isinstance(value, jax.core.Tracer):
+            # NaN data would otherwise surface as "row i is -inf at every grid point".
+            check_no_nan(value, "value")
         log_probs = self.component_log_probs(value)
         shape = log_probs.shape[:-1]
         flat = jnp.reshape(log_probs, (-1, self.mixture_size))

@@ -7,6 +7,7 @@ Hessians and covariances are in the parameters' natural units.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -18,6 +19,7 @@ from numpyro.distributions import biject_to
 from numpyro.infer import init_to_median, init_to_value
 from numpyro.infer.util import initialize_model
 
+from .._checks import check_no_nan
 from .._params import ParamLayout, param_layout
 
 __all__ = ["ModelLikelihood", "model_likelihood"]
@@ -61,6 +63,71 @@ def _site_log_prob(site) -> jax.Array:
     return jnp.asarray(log_prob)
 
 
+def check_model_inputs(model, model_args, model_kwargs, init_params, rng_key) -> None:
+    """Trace the model once and name what NumPyro would report vaguely or not at all.
+
+    Raises
+    ------
+    ValueError
+        An ``init_params`` value outside its site's support (NumPyro would report "invalid
+        scale parameter" from a later site), an ``init_params`` name that is no latent site, a
+        discrete latent site (NumPyro asks for ``funsor``), or NaN in the data of an observed
+        site whose log density it makes non-finite (blamed on the starting point otherwise).
+    """
+    init_params = dict(init_params or {})
+
+    def check_start(site):
+        name = site["name"]
+        if site["type"] != "sample" or site.get("is_observed") or name not in init_params:
+            return None
+        value = jnp.asarray(init_params[name])
+        inside = np.asarray(site["fn"].support(value))
+        if not inside.all():
+            where = tuple(int(i) for i in np.argwhere(~inside)[0]) if inside.ndim else ()
+            shown = np.asarray(value)[where] if where else np.asarray(value)
+            raise ValueError(
+                f"init_params[{name!r}]{list(where) if where else ''} = {shown} is outside the "
+                f"support of site {name!r} ({site['fn'].support}); pass a value inside it"
+            )
+        return value
+
+    seeded = handlers.seed(model, rng_key)
+    with warnings.catch_warnings():
+        # NumPyro's own validation warnings on the data: the checks below say it by name.
+        warnings.simplefilter("ignore")
+        trace = handlers.trace(handlers.substitute(seeded, substitute_fn=check_start)).get_trace(
+            *model_args, **dict(model_kwargs)
+        )
+    latent = [
+        name
+        for name, site in trace.items()
+        if site["type"] in ("sample", "param") and not site.get("is_observed", False)
+    ]
+    unknown = sorted(set(init_params) - set(latent))
+    if unknown:
+        raise ValueError(
+            f"init_params names {unknown}, which the model has no latent site for; its latent "
+            f"sites are {latent}"
+        )
+    for name, site in trace.items():
+        if site["type"] != "sample":
+            continue
+        if not site.get("is_observed", False):
+            if site["fn"].is_discrete and site.get("infer", {}).get("enumerate") is None:
+                raise ValueError(
+                    f"latent site {name!r} is discrete ({type(site['fn']).__name__}): "
+                    "MaximumLikelihood estimates continuous parameters only; sum the site out "
+                    "of the model by hand, or observe it (obs=...)"
+                )
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            log_prob = np.asarray(site["fn"].log_prob(site["value"]))
+        # NumPyro's validation turns the log density of a NaN value into -inf, not NaN.
+        if not np.isfinite(log_prob).all():
+            check_no_nan(site["value"], f"observed site {name!r}: data")
+
+
 def model_likelihood(
     model: Callable,
     model_args: tuple,
@@ -72,6 +139,7 @@ def model_likelihood(
 ) -> ModelLikelihood:
     """Analyse a NumPyro model and return its log-likelihood as flat-vector functions."""
     rng_key = jax.random.key(0) if rng_key is None else rng_key
+    check_model_inputs(model, model_args, model_kwargs, init_params, rng_key)
     strategy = init_to_median() if init_params is None else init_to_value(values=init_params)
     try:
         model_info = initialize_model(

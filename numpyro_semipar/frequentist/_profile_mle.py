@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_no_nan, nan_data_sets
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
@@ -189,16 +190,18 @@ class ProfileMLE:
         self.row_chunk = row_chunk
         self.engine = engine
 
-    def _prepare(self, model, data, first_data):
+    def _prepare(self, model, data, first_data, name="data"):
         problem, start = setup_problem(model)
         grid = jnp.asarray(self.grid)
         # The host engine's own compiled log-likelihood (op-by-op dispatch would compile
         # every operation separately).
         flat0 = problem.layout.ravel_numpy(start)
-        log_lik = model_programs(problem, grid).log_lik(flat0, first_data)
+        programs = model_programs(problem, grid)
+        log_lik = programs.log_lik(flat0, first_data)
         row_weights = group_weights(self.weights, self.groups, log_lik.shape[0])
+        _check_nan_data(log_lik, first_data, name)
         check_rows(log_lik, row_weights)
-        return problem, flat0, grid, row_weights
+        return problem, flat0, grid, row_weights, programs
 
     def _maximiser(self, batch: bool, row_weights, flat0):
         engine = self.engine
@@ -231,7 +234,7 @@ class ProfileMLE:
         """
         with float64():
             data = _as_float64(data)
-            problem, flat0, grid, row_weights = self._prepare(model, data, data)
+            problem, flat0, grid, row_weights, _ = self._prepare(model, data, data)
             maximise = self._maximiser(False, row_weights, flat0)
             out = maximise(problem, flat0, data, grid, row_weights, **self._options())
             return self._package(problem, jax.tree.map(np.asarray, out), row_weights)
@@ -271,9 +274,17 @@ class ProfileMLE:
         with float64():
             data = _as_float64(data)
             first = jax.tree.map(lambda x: x[0], data)
-            problem, flat0, grid, row_weights = self._prepare(model, data, first)
+            problem, flat0, grid, row_weights, programs = self._prepare(
+                model, data, first, "data set 0: data"
+            )
             maximise = self._maximiser(True, row_weights, flat0)
             size = jax.tree.leaves(data)[0].shape[0]
+            # A data set with NaN that the model cannot absorb would otherwise come back as its
+            # starting values with loglik -inf and "Newton did not converge": fail at entry.
+            for r in nan_data_sets(data):
+                one = jax.tree.map(lambda x, r=r: x[r], data)
+                if np.isnan(np.asarray(programs.log_lik(flat0, one))).any():
+                    check_no_nan(one, f"data set {r}: data")
             indices = progress(range(size), desc="ProfileMLE fits", enabled=progress_bar)
             results = []
             for r in indices:
@@ -355,6 +366,15 @@ def _mixing_dataset(mixing: MixingDistribution):
         variables["support"] = (["grid", "grid_dim"], mixing.support)
         coords = {"grid": np.arange(mixing.support.shape[0])}
     return xr.Dataset(variables, coords=coords, attrs={"description": "profiled mixing weights"})
+
+
+def _check_nan_data(log_lik, data, name: str) -> None:
+    """Blame NaN data, by leaf and index, for NaN in the log-likelihood matrix.
+
+    Only when the matrix has NaN: a model may read NaN as "missing" and handle it itself.
+    """
+    if np.isnan(np.asarray(log_lik)).any():
+        check_no_nan(data, name)
 
 
 def _as_float64(tree):

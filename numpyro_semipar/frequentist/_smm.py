@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import find_nan
 from .._params import param_layout
 from .._x64 import float64
 from ..moments._callback import CallbackSimulator
@@ -162,11 +163,27 @@ class SMM:
 
     def data_moments(self, data) -> np.ndarray:
         """Moments of the observed data (float64, validated)."""
+        if num_obs(data) == 0:
+            raise ValueError(
+                f"data has no observations (leading axis of length 0, shapes "
+                f"{[np.shape(x) for x in jax.tree.leaves(data)]})"
+            )
         with float64():
             data = float64_tree(data)
             m = np.asarray(as_float(self.moments(data)), dtype=np.float64)
         if m.ndim != 1:
             raise ValueError(f"moments(data) must return a vector (R,), got shape {m.shape}")
+        if not np.all(np.isfinite(m)):
+            # Name the NaN in the data, if there is one, rather than the moment it spoiled
+            # (moments that skip NaN, e.g. nanmean, never reach this line).
+            found = find_nan(data)
+            if found is not None:
+                r = int(np.flatnonzero(~np.isfinite(m))[0])
+                path, index = found
+                raise ValueError(
+                    f"data{path}[{', '.join(map(str, index))}] is NaN, and data moment "
+                    f"{self._names(m.size)[r]} is {m[r]}: drop or impute missing values"
+                )
         check_data_moments(m, self.error, self._names(m.size))
         return m
 
@@ -186,8 +203,17 @@ class SMM:
                 f"weight must have shape ({num_moments}, {num_moments}), got {w.shape}"
             )
         if not np.all(np.isfinite(w)):
-            raise ValueError("weight has non-finite entries")
-        return (w + w.T) / 2.0
+            i, j = (int(v) for v in np.argwhere(~np.isfinite(w))[0])
+            raise ValueError(f"weight[{i}, {j}] = {w[i, j]} is not finite")
+        w = (w + w.T) / 2.0
+        # gᵀWg with an indefinite W is unbounded below: the minimiser runs off to infinity.
+        evals = np.linalg.eigvalsh(w)
+        if evals[0] < -1e-10 * max(abs(evals[-1]), 1e-300) or evals[-1] <= 0:
+            raise ValueError(
+                f"weight must be positive semi-definite and non-zero; its eigenvalues range "
+                f"from {evals[0]:.6g} to {evals[-1]:.6g}"
+            )
+        return w
 
     def criterion(self, params: Mapping[str, Any], weight=None, *, data=None) -> float:
         """SMM criterion ``gᵀWg`` at ``params``.
@@ -366,6 +392,11 @@ class SMM:
         if not starts:
             raise ValueError("init_params is empty")
         layout = param_layout(starts[0])
+        if layout.size == 0:
+            raise ValueError(
+                f"init_params holds no parameter (got {starts[0]!r}): pass a dict of starting "
+                "values by the names the simulator reads, e.g. {'mu': 0.0, 'sigma': 1.0}"
+            )
         for i, s in enumerate(starts[1:], 1):
             if param_layout(s).flat_names != layout.flat_names:
                 raise ValueError(f"init_params[{i}] has different parameters than init_params[0]")
@@ -389,8 +420,15 @@ class SMM:
         if self.callback:
             return int(self.simulate.result_shape[0]) if self.simulate.result_shape else 1
         one = jax.tree.map(lambda d: d[0], self.draws)
-        shape = jax.eval_shape(
-            lambda p: self.simulate(layout.unravel(p), one), layout.ravel(params)
-        )
+        try:
+            shape = jax.eval_shape(
+                lambda p: self.simulate(layout.unravel(p), one), layout.ravel(params)
+            )
+        except KeyError as error:
+            # The simulator read a parameter that init_params does not name.
+            raise ValueError(
+                f"simulate(params, draws) looked up {error} but init_params names only "
+                f"{list(layout.names)}: give init_params every parameter the simulator reads"
+            ) from error
         leaves = jax.tree.leaves(shape)
         return int(leaves[0].shape[0]) if leaves and leaves[0].shape else 1

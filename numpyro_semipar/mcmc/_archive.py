@@ -18,7 +18,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import time
 import uuid
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from pathlib import Path
@@ -28,6 +32,40 @@ import numpy as np
 __all__ = ["ArchiveRecorder", "CandidateArchive", "merge_archives"]
 
 _CHUNK = re.compile(r"^chunk-(\d{8})-([0-9a-f]{32})\.npz$")
+# In-flight chunks carry their writer's host and pid, so that opening an archive removes only
+# the leftovers of dead writers on this host, never a live writer's chunk (issue 19: two
+# processes on one archive lost half their rows when each open deleted every ``*.tmp``).
+_TMP = re.compile(r"^chunk-\d{8}-[0-9a-f]{32}\.npz\.(?P<host>[^/]+)\.(?P<pid>\d+)\.tmp$")
+# A temporary file this old is a leftover whatever its name says (another host, old format):
+# no chunk takes a day to write.
+STALE_TMP_SECONDS = 24 * 3600.0
+# What reading a truncated or overwritten .npz can raise.
+_DAMAGE = (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, IndexError, TypeError)
+_HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _is_dead_writers_tmp(file: Path, now: float) -> bool:
+    """Whether a ``*.tmp`` file is a leftover that no live writer will rename."""
+    try:
+        age = now - file.stat().st_mtime
+    except FileNotFoundError:  # renamed by its writer meanwhile
+        return False
+    if age > STALE_TMP_SECONDS:
+        return True
+    match = _TMP.match(file.name)
+    if match is None or match.group("host") != _HOST:
+        return False
+    return not _pid_alive(int(match.group("pid")))
 
 
 def _as_positions(positions, dim: int | None, name: str = "positions") -> np.ndarray:
@@ -82,16 +120,25 @@ class CandidateArchive:
     :func:`os.replace`, which is atomic on POSIX file systems: a reader never sees a half-written
     chunk, and a killed writer leaves only a ``.tmp`` file that is ignored and cleaned up.
     Non-finite log densities (``-inf`` outside the support) are stored as they are.
+
+    Several processes may write to one archive at once: every chunk has a unique name, and a
+    temporary file is removed on opening only when its writer (host and pid in its name) is
+    dead or it is older than :data:`STALE_TMP_SECONDS`. A chunk that cannot be read (truncated,
+    overwritten) is skipped with a :class:`UserWarning` naming the file; the other chunks are
+    kept, and :attr:`damaged_chunks` lists the skipped files.
     """
 
     def __init__(self, path: str | os.PathLike, dim: int | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        now = time.time()
         for leftover in self.path.glob("*.tmp"):
-            leftover.unlink(missing_ok=True)
+            if _is_dead_writers_tmp(leftover, now):
+                leftover.unlink(missing_ok=True)
         self.dim = None if dim is None else int(dim)
         self._index: dict[bytes, float] = {}
         self._chunks: list[Path] = []
+        self.damaged_chunks: list[Path] = []
         self._next_sequence = 0
         self.refresh()
 
@@ -102,21 +149,42 @@ class CandidateArchive:
 
     def refresh(self) -> None:
         """Index chunk files written since the archive was opened (e.g. by another process)."""
-        known = set(self._chunks)
+        known = set(self._chunks) | set(self.damaged_chunks)
         for file in self._chunk_files():
             if file in known:
                 continue
-            positions, values = self._read_chunk(file)
+            chunk = self._read_chunk(file)
+            if chunk is None:
+                continue
+            positions, values = chunk
             for key, value in zip(position_keys(positions), values, strict=True):
                 self._index.setdefault(key, float(value))
             self._chunks.append(file)
             sequence = int(_CHUNK.match(file.name).group(1))
             self._next_sequence = max(self._next_sequence, sequence + 1)
 
-    def _read_chunk(self, file: Path) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(file) as data:
-            positions = np.asarray(data["positions"], dtype=np.float64)
-            values = np.asarray(data["log_densities"], dtype=np.float64)
+    def _read_chunk(self, file: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        """Read a chunk: its arrays, or None (with a warning naming the file) if damaged."""
+        try:
+            # Our own handle: np.load leaks its file when the zip directory is unreadable.
+            with open(file, "rb") as handle, np.load(handle, allow_pickle=False) as data:
+                positions = np.asarray(data["positions"], dtype=np.float64)
+                values = np.asarray(data["log_densities"], dtype=np.float64)
+            if positions.ndim != 2 or values.shape != (positions.shape[0],):
+                raise ValueError(
+                    f"positions shape {positions.shape}, log_densities shape {values.shape}"
+                )
+        except _DAMAGE as error:
+            if file not in self.damaged_chunks:
+                self.damaged_chunks.append(file)
+                warnings.warn(
+                    f"candidate archive {self.path}: chunk {file.name} is damaged and skipped "
+                    f"({type(error).__name__}: {error}); the other chunks are kept. Delete or "
+                    "move the file to silence this warning.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return None
         if self.dim is None:
             self.dim = int(positions.shape[1])
         elif positions.shape[1] != self.dim:
@@ -175,7 +243,10 @@ class CandidateArchive:
         seen: set[bytes] = set()
         xs, ys = [], []
         for file in self._chunks:
-            positions, values = self._read_chunk(file)
+            chunk = self._read_chunk(file)
+            if chunk is None:
+                continue
+            positions, values = chunk
             keep = []
             for i, key in enumerate(position_keys(positions)):
                 if key not in seen:
@@ -232,7 +303,7 @@ class CandidateArchive:
         sequence = self._next_sequence
         name = f"chunk-{sequence:08d}-{uuid.uuid4().hex}.npz"
         final = self.path / name
-        tmp = self.path / (name + ".tmp")
+        tmp = self.path / f"{name}.{_HOST}.{os.getpid()}.tmp"
         with open(tmp, "wb") as handle:
             np.savez(
                 handle,
@@ -375,6 +446,7 @@ def merge_archives(
             continue
         archive.refresh()
         for file in archive._chunks:
-            positions, values = archive._read_chunk(file)
-            merged.append(positions, values)
+            chunk = archive._read_chunk(file)
+            if chunk is not None:
+                merged.append(*chunk)
     return merged

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -138,6 +139,11 @@ class Surrogate(eqx.Module):
     def flat_logdensity(self, position: jax.Array) -> jax.Array:
         """Surrogate log density of flat positions of shape (..., dim)."""
         position = jnp.asarray(position)
+        if position.ndim == 0 or position.shape[-1] != self.dim:
+            raise ValueError(
+                f"position has shape {position.shape} but the surrogate was trained on "
+                f"dim={self.dim} coordinates: pass an array of shape (..., {self.dim})"
+            )
         if not jnp.issubdtype(position.dtype, jnp.floating):
             position = position.astype(jnp.float32)
         # Centre in the position's own precision (float64 positions far from the origin keep
@@ -227,9 +233,18 @@ def load_surrogate(path: str | os.PathLike) -> Surrogate:
     -------
     Surrogate
     """
-    with np.load(path) as data:
-        metadata = json.loads(str(data["__metadata__"]))
-        files = {k: np.asarray(data[k]) for k in data.files}
+    try:
+        # Our own handle: np.load leaks its file when the zip directory is unreadable.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
+            metadata = json.loads(str(data["__metadata__"]))
+            files = {k: np.asarray(data[k]) for k in data.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable surrogate file ({type(error).__name__}: {error}); it may "
+            "be truncated or not written by Surrogate.save"
+        ) from error
     model = MLP(
         metadata["in_features"],
         tuple(metadata["hidden_sizes"]),
@@ -307,6 +322,14 @@ def _split_data(rng_key, positions, values, trim_fraction, validation_fraction):
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     finite = np.isfinite(values) & np.all(np.isfinite(positions), axis=1)
     num_nonfinite = int((~finite).sum())
+    if finite.sum() < 3:
+        first = int(np.flatnonzero(~finite)[0]) if num_nonfinite else 0
+        raise ValueError(
+            f"too few usable candidates to train a surrogate: only {int(finite.sum())} of "
+            f"{values.shape[0]} have a finite log density and position (e.g. row {first}: "
+            f"log_densities[{first}] = "
+            f"{values[first] if values.size else 'n/a'}); a surrogate needs at least 3"
+        )
     positions, values = positions[finite], values[finite]
     num_trimmed = 0
     if trim_fraction > 0:

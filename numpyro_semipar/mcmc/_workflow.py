@@ -41,6 +41,7 @@ from .._progress import show_progress
 from .._x64 import float64
 from ._archive import ArchiveRecorder, CandidateArchive
 from ._executor import host_logdensity
+from ._logdensity_checks import is_jax_logdensity
 from ._multi_proposal_kernel import MultiProposalMH
 from ._random_walk_kernel import RandomWalkMH
 from ._residual_surrogate import ResidualSurrogate, train_residual_surrogate
@@ -53,7 +54,6 @@ from ._workflow_steps import (
     _flat_datatree,
     _flat_draws,
     _heldout_steps,
-    _is_jax_traceable,
     _max_rhat,
     _min_ess,
     _one_chain,
@@ -284,7 +284,7 @@ def surrogate_posterior(
                 )
             dimension = int(position0.shape[0])
             jax_target = (
-                _is_jax_traceable(model_or_logdensity, position0)
+                is_jax_logdensity(model_or_logdensity, position0)
                 if jax_logdensity is None
                 else bool(jax_logdensity)
             )

@@ -21,14 +21,6 @@ from ._archive import position_keys
 from ._surrogate_diagnostics import DecisionErrors
 
 
-def _is_jax_traceable(fn: Callable, position) -> bool:
-    try:
-        jax.eval_shape(fn, position)
-    except Exception:  # noqa: BLE001 - any failure to trace means "not JAX"
-        return False
-    return True
-
-
 def _min_ess(draws: np.ndarray) -> float:
     """Smallest bulk ESS over coordinates of draws with shape (chains, draws, d)."""
     import arviz as az  # on use, not at module level: importing it takes about 1 s

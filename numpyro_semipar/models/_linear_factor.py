@@ -29,7 +29,29 @@ class LinearFactor(eqx.Module):
     log_sd: jax.Array
 
     def lclk(self, y: jax.Array, grid: jax.Array) -> jax.Array:
-        """Log-likelihood of each row of ``y`` (n, T) at each grid point (m,): shape (n, m)."""
+        """Log-likelihood of each row of ``y`` (n, T) at each grid point (m,): shape (n, m).
+
+        Raises
+        ------
+        ValueError
+            ``y`` is not (n, T) with T the length of ``log_sd``, ``coef`` is not (T - 1,), or
+            ``grid`` is not one-dimensional (shapes are static, so this holds under ``jit``).
+        """
+        num_periods = self.log_sd.shape[0] if jnp.ndim(self.log_sd) == 1 else None
+        if num_periods is None:
+            raise ValueError(f"log_sd must be a vector (T,); got shape {jnp.shape(self.log_sd)}")
+        if jnp.shape(self.coef) != (num_periods - 1,):
+            raise ValueError(
+                f"coef must have shape ({num_periods - 1},) for T = {num_periods} periods "
+                f"(log_sd has {num_periods} entries); got shape {jnp.shape(self.coef)}"
+            )
+        if jnp.ndim(y) != 2 or jnp.shape(y)[1] != num_periods:
+            raise ValueError(
+                f"data y must have shape (n, {num_periods}), one column per period of the "
+                f"model (log_sd has {num_periods} entries); got shape {jnp.shape(y)}"
+            )
+        if jnp.ndim(grid) != 1:
+            raise ValueError(f"grid must be a vector (m,); got shape {jnp.shape(grid)}")
         loadings = jnp.concatenate([jnp.ones(1), self.coef])
         inv_sd = jnp.exp(-self.log_sd)
         out = -jnp.sum(self.log_sd) - 0.5 * y.shape[1] * jnp.log(2 * jnp.pi)

@@ -83,10 +83,11 @@ def _from_frame(
     frame = data[columns]
     duplicated = frame.duplicated(subset=[entity, time])
     if duplicated.any():
-        row = frame[duplicated].iloc[0]
+        position = int(np.argmax(duplicated.to_numpy()))
+        unit, period = frame[entity].iloc[position], frame[time].iloc[position]
         raise ValueError(
-            f"data has duplicate (entity, time) rows, e.g. {entity}={row[entity]!r}, "
-            f"{time}={row[time]!r}"
+            f"data has duplicate (entity, time) rows, e.g. {entity}={_plain(unit)!r}, "
+            f"{time}={_plain(period)!r} (row {position})"
         )
     entities = np.sort(frame[entity].unique())
     times = np.sort(frame[time].unique())
@@ -94,9 +95,10 @@ def _from_frame(
     if (counts != len(times)).any():
         unit = counts.index[np.argmax(counts.to_numpy() != len(times))]
         have = set(frame.loc[frame[entity] == unit, time])
-        lacking = [t for t in times if t not in have][:5]
+        lacking = [_plain(t) for t in times if t not in have][:5]
         raise ValueError(
-            f"unbalanced panel: unit {entity}={unit!r} has {counts[unit]} of {len(times)} periods "
+            f"unbalanced panel: unit {entity}={_plain(unit)!r} has {counts[unit]} of "
+            f"{len(times)} periods "
             f"(missing e.g. {lacking}); these estimators need a balanced panel"
         )
     index = pd.MultiIndex.from_product([entities, times], names=[entity, time])
@@ -175,3 +177,8 @@ def as_panel_data(
 def within_transform(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Subtract unit means over time (the fixed-effects within transformation)."""
     return y - y.mean(axis=1, keepdims=True), x - x.mean(axis=1, keepdims=True)
+
+
+def _plain(value):
+    # numpy scalars print as np.int64(3) since numpy 2: show the value a user typed.
+    return value.item() if isinstance(value, np.generic) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +64,17 @@ def result_to_datatree(result: EstimationResult, num_draws: int = 2000, seed: in
         sub = np.nan_to_num(cov[np.ix_(identified, identified)])
         # eigh-based square root tolerates a PSD (rank-deficient) covariance.
         evals, evecs = np.linalg.eigh((sub + sub.T) / 2.0)
+        # A clearly negative eigenvalue means cov is indefinite (not a covariance): say so
+        # rather than silently drawing from its positive part.
+        if evals.min() < -1e-8 * max(float(np.abs(evals).max()), 1e-300):
+            warnings.warn(
+                f"cov is not positive semi-definite: smallest eigenvalue {evals.min():.6g} "
+                f"(largest {evals.max():.6g}) over parameters "
+                f"{[n for n, ok in zip(layout.flat_names, identified, strict=True) if ok]}; "
+                "the draws use only its positive part",
+                UserWarning,
+                stacklevel=3,
+            )
         root = evecs * np.sqrt(np.clip(evals, 0.0, None))
         draws[:, identified] += rng.standard_normal((num_draws, int(identified.sum()))) @ root.T
     draws[:, ~identified] = np.nan

@@ -86,6 +86,7 @@ class EstimationResult:
                     f"cov has shape {cov.shape}, expected ({k}, {k}) for parameters "
                     f"{list(self._layout.flat_names)}"
                 )
+            _check_cov(cov, self._layout.flat_names)
             self.cov = cov
         self.converged = bool(self.converged)
 
@@ -280,6 +281,35 @@ class EstimationResult:
         from ._arviz import result_to_datatree
 
         return result_to_datatree(self, num_draws=num_draws, seed=seed)
+
+
+def _check_cov(cov: np.ndarray, names) -> None:
+    """Reject a covariance whose variances are negative or infinite (NaN marks unidentified).
+
+    A negative variance comes from inverting an indefinite Hessian (a saddle point, not a
+    maximum); reporting it as a NaN standard error and zero-variance ArviZ draws would hide that.
+    """
+    diag = np.diag(cov)
+    finite_diag = diag[np.isfinite(diag)]
+    # Rounding may leave a zero variance at -1e-20: only a clearly negative one is an error.
+    tol = 1e-10 * (float(np.abs(finite_diag).max()) if finite_diag.size else 0.0)
+    bad = np.flatnonzero((diag < -tol) | np.isinf(diag))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"cov[{i}, {i}] = {diag[i]:.6g} is not a valid variance (parameter {names[i]!r}): "
+            "a covariance matrix has a finite, non-negative diagonal (use NaN for a parameter "
+            "that is not identified). A negative variance means the Hessian is not negative "
+            "definite at the estimate: check convergence."
+        )
+    finite = np.isfinite(cov)
+    both = np.outer(np.isfinite(diag), np.isfinite(diag))
+    if (both & ~finite).any():
+        i, j = (int(v) for v in np.argwhere(both & ~finite)[0])
+        raise ValueError(
+            f"cov[{i}, {j}] = {cov[i, j]} is not finite although the variances of "
+            f"{names[i]!r} and {names[j]!r} are"
+        )
 
 
 def _interval_names(level: float) -> tuple[str, str]:
