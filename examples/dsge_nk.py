@@ -309,6 +309,21 @@ def compare(stats, reference):
 
 
 def main(argv=None):
+    """Run the comparison; the samplers' warnings are printed with the results, not raised.
+
+    A :class:`~numpyro_semipar.SamplerWarning` (e.g. a quick-mode surrogate too rough to screen
+    much, so delayed acceptance tempers it) is part of what the example shows.
+    """
+    import warnings
+
+    from numpyro_semipar import SamplerWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SamplerWarning)
+        return _main(argv)
+
+
+def _main(argv=None):
     args = parse_args(argv)
     import jax
     import numpyro

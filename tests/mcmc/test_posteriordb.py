@@ -87,7 +87,6 @@ NUM_SAMPLES = {"arK": 20_000, "arma11": 20_000, "eight_schools": 100_000}
 # and says so (the draws stay exact).
 EXPECTED_WARNINGS = {
     ("eight_schools", "DelayedAcceptanceMH"): "explains little",
-    ("eight_schools", "DelayedAcceptanceMH-k20"): "explains little",
 }
 
 
@@ -113,8 +112,17 @@ def check_two_seeds(samples, reference, **tolerances):
         assert_agrees({k: v[chains] for k, v in samples.items()}, reference, **tolerances)
 
 
-@pytest.mark.parametrize("posterior", list(POSTERIORS))
-@pytest.mark.parametrize("kernel_name", list(KERNELS))
+# Every kernel on every posterior; the surrogate transition (k = 20) on AR(K) only, to keep the
+# suite's cost down (it also runs on the banana with a wrong surrogate below).
+CASES = [
+    (posterior, kernel_name)
+    for posterior in POSTERIORS
+    for kernel_name in KERNELS
+    if kernel_name != "DelayedAcceptanceMH-k20" or posterior == "arK"
+]
+
+
+@pytest.mark.parametrize(("posterior", "kernel_name"), CASES)
 def test_kernel_agrees_with_posteriordb_reference(posterior, kernel_name):
     model, model_args, reference = load(POSTERIORS[posterior])
     kernel = KERNELS[kernel_name](model, model_args)
