@@ -214,7 +214,7 @@ DISTRIBUTIONS = [
         "profiled-mixture-nan-data",
         lambda: ProfiledMixture(COMPONENTS, data=with_entry(np.zeros(8), 2, np.nan)).mixing_weights,
         ValueError,
-        r"value\[2\] is NaN",
+        r"data\[2\] is NaN",
     ),
     Raises(
         "profiled-mixture-not-a-distribution",
@@ -292,7 +292,7 @@ REPORTING = [
     ),
     Raises(
         "result-conf-int-level",
-        lambda: EstimationResult(PARAMS, np.eye(2), "X").conf_int(1.5),
+        lambda: EstimationResult(PARAMS, np.eye(2), "X").conf_int(level=1.5),
         ValueError,
         r"level must lie in \(0, 1\), got 1.5",
     ),

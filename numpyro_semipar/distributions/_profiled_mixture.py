@@ -120,6 +120,9 @@ class ProfiledMixture(dist.Distribution):
         self._component_distribution.validate_args(strict=False)
         if self.data is None:
             return
+        if not isinstance(self.data, jax.core.Tracer):
+            # NaN is outside every support; name it rather than blame the support.
+            check_no_nan(self.data, "data")
         with jax.ensure_compile_time_eval():
             valid = self.support(self.data)
             if not_jax_tracer(valid) and not np.all(valid):
