@@ -169,7 +169,7 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
 
     # -- run-time checks
     def adaptation_summary(self, adaptation_state) -> dict[str, jax.Array]:
-        """How much the proposal covariance changed since the last restart (for the checks)."""
+        """How much the proposal covariance changed since its checkpoint (for the checks)."""
         if not self._adapt_covariance:
             return {}
         return {

@@ -13,9 +13,10 @@ Two mechanisms, both on a :class:`CovarianceAdaptationState` NamedTuple, both ji
   ``λ`` starts at ``2.38/√d`` (Roberts, Gelman & Gilks 1997), and ``α*`` is 0.234 for RWMH.
 
 :func:`covariance_adaptation_restart` makes the current covariance the new prior and forgets
-the running moments: called once early in warm-up it drops the transient from a poor start
-(a "staged" scheme). :func:`mode_start` gives the Dynare-style start: the posterior mode and
-the inverse negative Hessian there as ``Σ₀``.
+the running moments: called at a few points of warm-up it drops the transient from a poor
+start (a "staged" scheme); :func:`covariance_adaptation_checkpoint` remembers the estimate so
+that :func:`covariance_change` can tell whether it has stabilised. :func:`mode_start` gives the
+Dynare-style start: the posterior mode and the inverse negative Hessian there as ``Σ₀``.
 """
 
 from __future__ import annotations
