@@ -35,7 +35,8 @@ first two to ``lp`` and ``acceptance_rate``), plus ``iteration``, ``algorithm_st
 ``mcmc.get_extra_fields()``: that is how a candidate archive gets every evaluated point after a
 run. To consume evaluations *during* a run instead (e.g. to stream them to disk), pass
 ``evaluation_callback=f``: ``f(points, logdensities)`` is called through
-``jax.debug.callback`` once per chain and iteration (warm-up included) with NumPy arrays of the
+``jax.debug.callback`` once per chain and iteration (warm-up included) with NumPy arrays (float64
+values exact, whichever thread XLA runs the callback on) of the
 unconstrained points (a dict of arrays with a leading batch axis) and their log densities
 (log posterior in unconstrained space, Jacobian included). The callback must not return
 anything and must not be relied on for ordering between chains.
@@ -56,6 +57,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import constrain_fn, initialize_model
 from numpyro.util import identity, is_prng_key
 
+from .._host_callback import debug_callback
 from . import _chain_health
 
 __all__ = ["BlackJAXKernelAdapter", "MHKernelState"]
@@ -375,7 +377,7 @@ class BlackJAXKernelAdapter(MCMCKernel):
                 **state.health._asdict(),
                 **summary,
             }
-            jax.debug.callback(self._report_health, stats)
+            debug_callback(self._report_health, stats)
             return state._replace(health=_chain_health.mark_reported(state.health))
 
         return jax.lax.cond(
@@ -460,7 +462,7 @@ class BlackJAXKernelAdapter(MCMCKernel):
         )
         if self._evaluation_callback is not None:
             points, logdensities = self.evaluated_points(info)
-            jax.debug.callback(self._evaluation_callback, points, logdensities)
+            debug_callback(self._evaluation_callback, points, logdensities)
         iteration = state.iteration + 1
         accept = jnp.asarray(info.acceptance_rate, state.mean_accept_prob.dtype)
         mean_accept = state.mean_accept_prob + (accept - state.mean_accept_prob) / iteration

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._host_callback import pure_callback
+
 __all__ = ["evaluate_batch", "host_logdensity", "local_executor"]
 
 
@@ -176,28 +178,13 @@ def host_logdensity(
     def logdensity(position):
         position = jnp.asarray(position)
         out_dtype = jnp.dtype(dtype or position.dtype)
-        if out_dtype != jnp.float64:
-            return jax.pure_callback(
-                lambda x: host(x).astype(out_dtype),
-                jax.ShapeDtypeStruct(position.shape[:-1], out_dtype),
-                position,
-                vmap_method="expand_dims",
-            )
-        # A float64 result travels bit for bit as two uint32 words: XLA runs the callback on its
-        # own thread, where a caller's `jax.enable_x64(True)` context does not hold and JAX
-        # would reject (or truncate) a float64 return value; integer words are exact.
-        words = jax.pure_callback(
-            lambda x: _float64_words(host(x), np.shape(x)[:-1]),
-            jax.ShapeDtypeStruct(position.shape[:-1] + (2,), jnp.uint32),
+        # The exact callback: XLA may run it on a thread where float64 is off (see
+        # numpyro_semipar._host_callback); positions and values then still travel exactly.
+        return pure_callback(
+            lambda x: host(x).astype(out_dtype),
+            jax.ShapeDtypeStruct(position.shape[:-1], out_dtype),
             position,
             vmap_method="expand_dims",
         )
-        return jax.lax.bitcast_convert_type(words, jnp.float64)
 
     return logdensity
-
-
-def _float64_words(values, shape) -> np.ndarray:
-    """``shape`` float64 -> ``shape + (2,)`` uint32: the same bytes (``bitcast_convert_type``)."""
-    values = np.ascontiguousarray(np.reshape(values, shape), dtype=np.float64)
-    return values.view(np.uint32).reshape(tuple(shape) + (2,))

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._host_callback import pure_callback
+
 __all__ = ["CallbackSimulator"]
 
 
@@ -74,7 +76,7 @@ class CallbackSimulator:
         """Simulate all S data sets in one callback; returns shape ``(S, *result_shape)``."""
         num = jax.tree.leaves(draws)[0].shape[0]
         spec = jax.ShapeDtypeStruct((num, *self.result_shape), jnp.float64)
-        return jax.pure_callback(self._run_all, spec, params, draws)
+        return pure_callback(self._run_all, spec, params, draws)
 
     def __call__(self, params, draws_s) -> jax.Array:
         """Simulate one data set (a callback; batched calls run sequentially)."""
@@ -83,4 +85,4 @@ class CallbackSimulator:
         def one(p, d):
             return np.asarray(self.fn(jax.tree.map(np.asarray, p), np.asarray(d)), np.float64)
 
-        return jax.pure_callback(one, spec, params, draws_s, vmap_method="sequential")
+        return pure_callback(one, spec, params, draws_s, vmap_method="sequential")

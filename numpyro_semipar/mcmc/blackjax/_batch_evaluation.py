@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._host_callback import pure_callback
+
 __all__ = ["threaded_evaluator", "vmap_evaluator"]
 
 Evaluator = Callable[[Callable[[Any], jax.Array], Any], jax.Array]
@@ -143,20 +145,22 @@ def threaded_evaluator(
             executables[n] = jax.jit(chunk_fn).lower(chunk_avals, *const_avals).compile()
         pool = executor if executor is not None else _shared_pool(num_threads)
 
+        x64 = bool(jax.config.jax_enable_x64)
+
         def run_chunk(chunk, closed):
             size = jax.tree.leaves(chunk)[0].shape[0]
-            return np.asarray(executables[size](chunk, *closed))
+            # The caller's x64 setting is thread-local; a pool thread must use the same one
+            # to pass float64 arguments to the executables unchanged.
+            with jax.enable_x64(x64):
+                return np.asarray(executables[size](chunk, *closed))
 
         def host(batch, *closed):
-            closed = [
-                np.asarray(c, dtype=a.dtype) for c, a in zip(closed, const_avals, strict=True)
-            ]
             chunks = [jax.tree.map(lambda leaf, a=a, b=b: leaf[a:b], batch) for a, b in pairs]
             futures = [pool.submit(run_chunk, chunk, closed) for chunk in chunks]
             values = np.concatenate([np.reshape(f.result(), (-1,)) for f in futures])
             return values.astype(out_dtype)
 
-        return jax.pure_callback(
+        return pure_callback(
             host,
             jax.ShapeDtypeStruct((size,), out_dtype),
             positions,
