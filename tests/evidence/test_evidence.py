@@ -239,3 +239,20 @@ def test_bad_inputs_are_named(poisson_run):
         bridge_sampling_evidence(jax.random.key(0), [1, 2, 3], poisson_gamma_model)
     with pytest.raises(ValueError, match="has not been run"):
         harmonic_mean_evidence(MCMC(NUTS(poisson_gamma_model), num_warmup=1, num_samples=1))
+
+
+def test_estimators_run_in_float64_when_x64_is_off(poisson_run):
+    # NumPyro users start with x64 disabled: the estimators switch float64 on around their work.
+    reference = [
+        laplace_evidence(poisson_run),
+        harmonic_mean_evidence(poisson_run),
+        bridge_sampling_evidence(jax.random.key(0), poisson_run),
+    ]
+    with jax.enable_x64(False):
+        results = [
+            laplace_evidence(poisson_run),
+            harmonic_mean_evidence(poisson_run),
+            bridge_sampling_evidence(jax.random.key(0), poisson_run),
+        ]
+    for got, want in zip(results, reference, strict=True):
+        np.testing.assert_allclose(got.log_evidence, want.log_evidence, rtol=1e-10)
