@@ -177,15 +177,28 @@ def test_bridge_sampling_recovers_the_evidence(run, truth, request):
     assert abs(result.log_evidence - truth()) <= 4 * result.std_error, result
 
 
+@pytest.mark.slow
 def test_error_estimates_match_the_spread_over_repeated_runs():
     # The reported standard errors against the actual spread of estimates over independent
-    # chains (Poisson–Gamma, short chains so the spread is measurable).
+    # chains (Poisson–Gamma, short chains so that the spread is measurable).
     y = jnp.asarray(Y_COUNTS)
+    mcmc = MCMC(
+        NUTS(poisson_gamma_model),
+        num_warmup=300,
+        num_samples=400,
+        num_chains=8,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(10), y)
+    chains = mcmc.get_samples(group_by_chain=True)["lam"]
     mhm, bridge = [], []
-    for seed in range(8):
-        run = _nuts(poisson_gamma_model, y, seed=10 + seed, num_samples=400)
-        mhm.append(harmonic_mean_evidence(run))
-        bridge.append(bridge_sampling_evidence(jax.random.key(seed), run))
+    for c in range(chains.shape[0]):
+        draws = {"lam": chains[c]}
+        mhm.append(harmonic_mean_evidence(draws, poisson_gamma_model, model_args=(y,)))
+        bridge.append(
+            bridge_sampling_evidence(jax.random.key(c), draws, poisson_gamma_model, model_args=(y,))
+        )
     for results in (mhm, bridge):
         spread = np.std([r.log_evidence for r in results], ddof=1)
         reported = np.sqrt(np.mean([r.std_error**2 for r in results]))
