@@ -86,7 +86,7 @@ def laplace_evidence(
         mode used), ``log_density_at_mode``, ``log_det_neg_hessian``, ``parametrisation``,
         ``mode_converged``, ``message``.
     """
-    from ..frequentist._mode import find_mode
+    from ..frequentist._mode import _curvature, find_mode
 
     if parametrisation not in _PARAMETRISATIONS:
         raise ValueError(
@@ -132,10 +132,12 @@ def laplace_evidence(
             point, value, neg_hessian = z_hat, mode.logdensity, -np.asarray(mode.hessian)
         else:
             point = density.to_constrained(z_hat)
-            value = float(density.log_joint(point))
-            neg_hessian = -np.asarray(jax.jit(jax.hessian(density.log_joint))(point))
+            value_and_grad = jax.jit(jax.value_and_grad(density.log_joint))
+            value, _, curvature = _curvature(density.log_joint, value_and_grad, point, hessian)
+            value, neg_hessian = float(value), -np.asarray(curvature)
         d = neg_hessian.shape[0]
-        sign, log_det = np.linalg.slogdet((neg_hessian + neg_hessian.T) / 2.0)
+        neg_hessian = (neg_hessian + neg_hessian.T) / 2.0
+        sign, log_det = np.linalg.slogdet(neg_hessian)
         definite = bool(sign > 0 and np.all(np.linalg.eigvalsh(neg_hessian) > 0))
         log_z = value + 0.5 * d * np.log(2 * np.pi) - 0.5 * log_det if definite else np.nan
         converged = bool(mode.converged and definite and np.isfinite(log_z))

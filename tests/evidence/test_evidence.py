@@ -140,6 +140,14 @@ def test_laplace_parametrisations_reduce_to_stirling_on_the_poisson_gamma_model(
     np.testing.assert_allclose(
         constrained.log_evidence, constant + stirling_lam - alpha * np.log(beta), atol=1e-8
     )
+    for parametrisation, exact in [("unconstrained", unconstrained), ("constrained", constrained)]:
+        by_differences = laplace_evidence(
+            model=poisson_gamma_model,
+            model_args=(y,),
+            parametrisation=parametrisation,
+            hessian="finite-difference",
+        )
+        np.testing.assert_allclose(by_differences.log_evidence, exact.log_evidence, atol=1e-6)
     # Modes: λ = α/β of the unconstrained density, (α − 1)/β of the posterior of λ.
     np.testing.assert_allclose(unconstrained.diagnostics["mode"]["lam"], alpha / beta, rtol=1e-7)
     np.testing.assert_allclose(constrained.diagnostics["mode"]["lam"], k / beta, rtol=1e-7)
