@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import biject_to
+from numpyro.distributions.transforms import IdentityTransform
 from numpyro.infer import init_to_median, init_to_value
 from numpyro.infer.util import initialize_model, log_density
 
@@ -48,6 +49,9 @@ class PosteriorDensity(NamedTuple):
         Flat bijections ``z -> θ`` and ``θ -> z``; JAX-traceable.
     init_unconstrained : array
         Flat unconstrained point the model was traced at (``init_values`` or prior medians).
+    bounded : numpy array of bool
+        Per flat unconstrained element: whether its site's support is not all of ℝ (its
+        transform is not the identity), so that ``|z| → ∞`` is an edge of the support.
     """
 
     layout: ParamLayout
@@ -57,6 +61,7 @@ class PosteriorDensity(NamedTuple):
     to_constrained: Callable
     to_unconstrained: Callable
     init_unconstrained: jax.Array
+    bounded: np.ndarray
 
 
 def unpack_posterior(
@@ -210,6 +215,14 @@ def posterior_density(
         to_constrained,
         to_unconstrained,
         unc_layout.ravel(z0),
+        np.concatenate(
+            [
+                np.full(
+                    np.size(z0[n]), not isinstance(transforms[n], (IdentityTransform, type(None)))
+                )
+                for n in names
+            ]
+        ),
     )
 
 

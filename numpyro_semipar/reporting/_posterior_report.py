@@ -14,6 +14,10 @@ from .._x64 import float64
 
 __all__ = ["geweke_z", "posterior_report"]
 
+#: |z| beyond which a bounded parameter's mode counts as on the edge of its support (a logit of
+#: 12 is 1 − 6e-6 of the way to the bound).
+_EDGE = 12.0
+
 _COLUMNS = (
     "mean",
     "median",
@@ -75,7 +79,9 @@ def posterior_report(
         - ``hdi_lower``, ``hdi_upper``: shortest interval with ``hdi_prob`` of the draws;
         - ``mode``: the posterior mode in the model's own parameters θ, the maximiser of
           ``p(y | θ) p(θ)`` (no Jacobian), as Dynare and papers report it; found by BFGS over
-          the unconstrained ``z`` with ``θ = T(z)``, which maximises the same function;
+          the unconstrained ``z`` with ``θ = T(z)``, which maximises the same function. Where
+          the supremum lies on the boundary of the support (``|z| > 12`` for a bounded
+          parameter), the header names the parameters: there is no interior mode;
         - ``mode_unconstrained``: the maximiser ``ẑ`` of the density of ``z = T⁻¹(θ)``, which
           includes ``log |det J_T(z)|`` (what NumPyro samples and what the Laplace evidence
           uses), reported in the model's parameters as ``T(ẑ)``;
@@ -269,6 +275,14 @@ def _modes(samples, model, model_args, model_kwargs):
             result = find_mode(objective, start, optimizer="scipy", hessian=None, warn=False)
             theta = np.asarray(density.to_constrained(jnp.asarray(result.position)))
             found[column] = density.layout.unravel_numpy(theta)
+            edge = density.bounded & (np.abs(np.asarray(result.position)) > _EDGE)
+            if edge.any():
+                labels = density.unconstrained_layout.flat_names
+                names = [label for label, flag in zip(labels, edge, strict=True) if flag]
+                notes.append(
+                    f"{column} at the edge of the support for {', '.join(names)} (the supremum "
+                    "lies on the boundary: no interior mode)"
+                )
             if not result.converged:
                 notes.append(f"{column} did not converge ({result.message})")
                 warnings.warn(
@@ -281,4 +295,4 @@ def _modes(samples, model, model_args, model_kwargs):
         by_site = {
             name: {column: found[column][name] for column in found} for name in density.layout.names
         }
-        return by_site, "; ".join(notes) if notes else "both converged (BFGS)"
+        return by_site, "; ".join(notes) if notes else "both converged (BFGS), interior"

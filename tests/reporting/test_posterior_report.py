@@ -167,3 +167,20 @@ def test_bad_inputs_are_named():
         posterior_report({"x": np.zeros(10)})
     with pytest.raises(ValueError, match="geweke windows"):
         geweke_z(np.zeros(100), first=0.6, last=0.6)
+
+
+def bernoulli_model(y):
+    p = numpyro.sample("p", dist.Uniform(0.0, 1.0))
+    numpyro.sample("y", dist.Bernoulli(probs=p), obs=y)
+
+
+def test_a_mode_on_the_edge_of_the_support_is_reported_as_such():
+    # All successes: the posterior of p is Beta(n + 1, 1), increasing up to p = 1 (no interior
+    # mode); the density of logit p is p^(n+1) (1 − p), with its mode at p = (n + 1)/(n + 2).
+    y = jnp.ones(8)
+    mcmc = MCMC(NUTS(bernoulli_model), num_warmup=300, num_samples=1000, progress_bar=False)
+    mcmc.run(jax.random.key(1), y)
+    table = posterior_report(mcmc)
+    np.testing.assert_allclose(table.loc["p", "mode_unconstrained"], 9 / 10, rtol=1e-6)
+    assert table.loc["p", "mode"] > 1 - 1e-5
+    assert "mode at the edge of the support for p" in str(table)
