@@ -2,7 +2,8 @@
 
 The three estimators of :mod:`numpyro_semipar.evidence` on one NUTS run (dense mass matrix,
 several chains run one after the other), with the pairwise differences in units of their
-combined standard errors. Results are recorded by hand in ``benchmarks/RESULTS.md``.
+combined standard errors, then the posterior report. Results are recorded by hand in
+``benchmarks/RESULTS.md``.
 
 Run: python benchmarks/bench_evidence_dsge.py --num-chains 4 --num-warmup 500 --num-samples 2000
 """
@@ -22,6 +23,7 @@ from numpyro_semipar.evidence import (
     laplace_evidence,
 )
 from numpyro_semipar.models import dsge
+from numpyro_semipar.reporting import posterior_report
 
 
 def main(argv=None):
@@ -79,6 +81,7 @@ def main(argv=None):
     hm = results["harmonic_mean"].diagnostics
     print("harmonic mean by tau:", {t: round(v, 3) for t, v in hm["log_evidence_by_tau"].items()})
     print("bridge diagnostics:", results["bridge"].diagnostics)
+    print(posterior_report(mcmc))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(
