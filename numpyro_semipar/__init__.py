@@ -10,6 +10,8 @@ panel
     Interactive fixed effects, C-Lasso and Su–Ju grouped panels.
 distributions
     NumPyro distributions built on the cores (profiled mixtures, quasi-likelihoods).
+evidence
+    Marginal likelihoods (Laplace, modified harmonic mean, bridge sampling) and Bayes factors.
 mcmc
     Gradient-free Metropolis–Hastings kernels (BlackJAX-style and NumPyro ``MCMCKernel``).
 frequentist
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "distributions",
+    "evidence",
     "frequentist",
     "mcmc",
     "models",

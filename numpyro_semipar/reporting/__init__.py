@@ -1,7 +1,15 @@
-"""Reporting: the shared estimation result, its summary table and ArviZ conversion."""
+"""Reporting: the shared estimation result, summary tables, posterior reports, ArviZ conversion."""
 
 from ._arviz import result_to_datatree as result_to_datatree
+from ._posterior_report import geweke_z as geweke_z
+from ._posterior_report import posterior_report as posterior_report
 from ._result import EstimationResult as EstimationResult
 from ._summary import EstimationSummary as EstimationSummary
 
-__all__ = ["EstimationResult", "EstimationSummary", "result_to_datatree"]
+__all__ = [
+    "EstimationResult",
+    "EstimationSummary",
+    "geweke_z",
+    "posterior_report",
+    "result_to_datatree",
+]
