@@ -31,7 +31,7 @@ def augmented_factors(factors, loadings, effects: str):
     return f, lam
 
 
-def nuisance_residuals(x, observed, factors, loadings, *, tol: float = 1e-13):
+def nuisance_residuals(x, observed, factors, loadings, *, method: str = "auto", tol: float = 1e-13):
     """Regressors purged of ``{e_i ⊗ F̄_r} ∪ {Λ̄_r ⊗ e_t}`` by least squares on observed cells.
 
     Parameters
@@ -42,6 +42,9 @@ def nuisance_residuals(x, observed, factors, loadings, *, tol: float = 1e-13):
         ``F̄`` (factors with any constant column for unit effects).
     loadings : array of shape (N, R_Λ)
         ``Λ̄`` (loadings with any constant column for time effects).
+    method : {"auto", "dense", "lsqr"}
+        Dense normal equations (eigenvalue pseudo-inverse) or sparse LSQR; ``"auto"`` uses the
+        dense solver while the design has at most ``2·10⁶`` entries.
     tol : float
         LSQR tolerance.
 
@@ -65,11 +68,25 @@ def nuisance_residuals(x, observed, factors, loadings, *, tol: float = 1e-13):
         out[observed] = x[observed]
         return out
     design = sp.hstack(blocks).tocsc()
-    # Column scaling leaves the span unchanged and helps LSQR when loadings are large.
+    if method not in ("auto", "dense", "lsqr"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'lsqr', got {method!r}")
+    targets = x[units, periods, :]
+    # Column scaling leaves the span unchanged and conditions both solvers.
     norms = np.sqrt(np.asarray(design.multiply(design).sum(axis=0))).ravel()
     design = design @ sp.diags(1.0 / np.where(norms > 0, norms, 1.0))
+    if method == "dense" or (method == "auto" and design.shape[0] * design.shape[1] <= 2e6):
+        # Normal equations with an eigenvalue pseudo-inverse: the directions are rank-deficient
+        # by construction (factor rotations, the effects' common level), and the Gram matrix
+        # is small (columns = N·R_F + T·R_Λ) where an SVD of the design would not be.
+        gram = (design.T @ design).toarray()
+        evals, evecs = np.linalg.eigh(gram)
+        keep = evals > 1e-11 * evals[-1]
+        rhs = evecs[:, keep].T @ (design.T @ targets)
+        coef = evecs[:, keep] @ (rhs / evals[keep, None])
+        out[units, periods, :] = targets - design @ coef
+        return out
     for k in range(p):
-        target = x[units, periods, k]
+        target = targets[:, k]
         sol = lsqr(design, target, atol=tol, btol=tol, iter_lim=50 * design.shape[1])
         if sol[1] == 7:
             raise RuntimeError(
