@@ -6,9 +6,11 @@ Phillips (2016) (:class:`CLasso`) and its interactive-effects version by Su and 
 """
 
 from ._bai import BaiFit as BaiFit
+from ._bai import EffectsFit as EffectsFit
 from ._bai import bai_bias as bai_bias
 from ._bai import bai_covariance as bai_covariance
 from ._bai import bai_fit as bai_fit
+from ._bai import bai_fit_effects as bai_fit_effects
 from ._classo import CLasso as CLasso
 from ._classo_step import CLassoState as CLassoState
 from ._classo_step import classo_run as classo_run
@@ -34,6 +36,7 @@ __all__ = [
     "BaiFit",
     "CLasso",
     "CLassoState",
+    "EffectsFit",
     "GroupedFit",
     "InteractiveEffects",
     "PanelData",
@@ -41,6 +44,7 @@ __all__ = [
     "bai_bias",
     "bai_covariance",
     "bai_fit",
+    "bai_fit_effects",
     "bai_ng_criterion",
     "classo_run",
     "group_criterion",
