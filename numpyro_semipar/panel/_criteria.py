@@ -148,14 +148,16 @@ def select_candidate(rows: list[dict], ks: Sequence[int], cs: Sequence[float]):
     return table, int(np.argmin(table["ic"].to_numpy()))
 
 
-def validate_factor_options(num_factors, criterion: str, cov_type: str) -> None:
+def validate_factor_options(
+    num_factors, criterion: str, cov_type: str, criteria: Sequence[str] = ("IC1", "IC2", "IC3")
+) -> None:
     """Reject bad options of the interactive-effects estimators when they are constructed."""
     if cov_type not in ("cluster", "robust", "homoskedastic"):
         raise ValueError(
             f"cov_type must be 'cluster', 'robust' or 'homoskedastic', got {cov_type!r}"
         )
-    if criterion not in ("IC1", "IC2", "IC3"):
-        raise ValueError(f"criterion must be 'IC1', 'IC2' or 'IC3', got {criterion!r}")
+    if criterion not in criteria:
+        raise ValueError(f"criterion must be one of {list(criteria)}, got {criterion!r}")
     if isinstance(num_factors, str) and num_factors != "ic":
         raise ValueError(f"num_factors must be an int or 'ic', got {num_factors!r}")
 

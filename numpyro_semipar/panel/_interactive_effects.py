@@ -23,12 +23,15 @@ from ._bai import (
     bai_fit_effects,
     decompose_effects,
 )
-from ._criteria import bai_ng_criterion, validate_factor_options
+from ._criteria import ahn_horenstein, bai_ng_criterion, onatski, validate_factor_options
 from ._data import PanelData, as_panel_data
 from ._ife_inference import augmented_factors, cell_covariance, nuisance_residuals
 from ._path import small_linear_algebra
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
+
+# Bai-Ng information criteria, and the eigenvalue criteria of Ahn-Horenstein and Onatski.
+CRITERIA = ("IC1", "IC2", "IC3", "ER", "GR", "ED")
 
 
 def _check_factor_count(num_factors: int, n: int, t: int) -> None:
@@ -156,8 +159,8 @@ class InteractiveEffects:
     Parameters
     ----------
     num_factors : int or "ic"
-        Number of factors ``R``, or ``"ic"`` to choose ``R`` in ``0..max_factors`` by the Bai–Ng
-        criterion ``criterion``.
+        Number of factors ``R``, or ``"ic"`` to choose ``R`` in ``0..max_factors`` by
+        ``criterion``.
     effects : {"none", "unit", "time", "twoway"}
         Additive effects next to the factors. With two-way effects the reported unit effects
         carry the overall level and the time effects average zero over periods.
@@ -166,8 +169,13 @@ class InteractiveEffects:
         which absorb it.
     max_factors : int
         Largest ``R`` considered by ``"ic"``.
-    criterion : {"IC1", "IC2", "IC3"}
-        Bai–Ng (2002) criterion.
+    criterion : {"IC1", "IC2", "IC3", "ER", "GR", "ED"}
+        Bai–Ng (2002) criterion, or an eigenvalue criterion: Ahn and Horenstein's (2013)
+        eigenvalue ratio ``"ER"`` or growth ratio ``"GR"``, Onatski's (2010) edge distribution
+        ``"ED"``. The eigenvalue criteria are applied to ``y - xβ̂`` less the additive effects
+        (missing cells completed by the fit), with ``β̂`` estimated with ``max_factors``
+        factors, which is consistent when ``R`` is over-specified (Moon and Weidner 2015);
+        the model is then refitted with the chosen ``R``.
     num_starts : int
         Number of starting values.
     bias_correction : bool, optional
@@ -206,7 +214,7 @@ class InteractiveEffects:
         max_iter: int = 5000,
         progress_bar: bool = True,
     ) -> None:
-        validate_factor_options(num_factors, criterion, cov_type)
+        validate_factor_options(num_factors, criterion, cov_type, criteria=CRITERIA)
         if effects not in EFFECTS:
             raise ValueError(f"effects must be one of {list(EFFECTS)}, got {effects!r}")
         if intercept and effects != "none":
@@ -262,7 +270,9 @@ class InteractiveEffects:
             ``loadings`` (N, R), ``unit_effects`` (N,), ``time_effects`` (T,), ``residuals``
             (N, T, NaN in missing cells, consistent with the reported ``β``), ``observed``
             (N, T), ``uncorrected_beta``, ``uncorrected_std_errors``, ``bias``,
-            ``num_factors``, ``ic`` (Bai–Ng table when ``num_factors="ic"``).
+            ``num_factors``, ``ic`` (the Bai–Ng table over the fitted ``R``, ``IC1`` when an
+            eigenvalue criterion is set; with ``num_factors="ic"`` and an eigenvalue criterion,
+            the Ahn–Horenstein table with columns ``er``, ``gr`` and Onatski's ``ed``).
 
         Raises
         ------
@@ -311,38 +321,17 @@ class InteractiveEffects:
         pooled = _effects_only_least_squares(y, x, observed, self.effects)
         _check_collinear(pooled.x_purged, observed, panel.regressor_names, self.effects)
         if self.num_factors == "ic":
-            candidates = list(range(0, min(self.max_factors, min(n, t) - 1) + 1))
+            if self.criterion in ("ER", "GR", "ED"):
+                table, r, fit = self._eigenvalue_selection(y, x, observed, pooled, rng_key)
+            else:
+                candidates = list(range(0, min(self.max_factors, min(n, t) - 1) + 1))
+                table, r, fit = self._bai_ng_selection(y, x, observed, pooled, rng_key, candidates)
         else:
             _check_factor_count(int(self.num_factors), n, t)
-            candidates = [int(self.num_factors)]
-        fits, rows = {}, []
-        with progress(total=len(candidates), desc="Bai IFE", enabled=self.progress_bar) as bar:
-            for r in candidates:
-                fit = fit_multistart(
-                    y,
-                    x,
-                    observed,
-                    r,
-                    effects=self.effects,
-                    num_starts=self.num_starts,
-                    rng_key=rng_key,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    pooled=pooled,
-                )
-                fits[r] = fit
-                v = float(fit.ssr) / nobs
-                rows.append(
-                    {
-                        "num_factors": r,
-                        "mean_ssr": v,
-                        "ic": bai_ng_criterion(v, r, n, t, self.criterion),
-                    }
-                )
-                bar.update(1)
-        table = pd.DataFrame(rows)
-        r = int(table["num_factors"][int(np.argmin(table["ic"]))])
-        fit = fits[r]
+            table, r, fit = self._bai_ng_selection(
+                y, x, observed, pooled, rng_key, [int(self.num_factors)]
+            )
+
         converged = bool(fit.converged)
         if not converged:
             warnings.warn(
@@ -414,6 +403,64 @@ class InteractiveEffects:
             num_iter=int(fit.num_iter),
             extra=extra,
         )
+
+    def _fit_factors(self, y, x, observed, pooled, rng_key, r: int) -> EffectsFit:
+        return fit_multistart(
+            y,
+            x,
+            observed,
+            r,
+            effects=self.effects,
+            num_starts=self.num_starts,
+            rng_key=rng_key,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            pooled=pooled,
+        )
+
+    def _bai_ng_selection(self, y, x, observed, pooled, rng_key, candidates):
+        n, t = observed.shape
+        nobs = int(observed.sum())
+        kind = self.criterion if self.criterion.startswith("IC") else "IC1"
+        fits, rows = {}, []
+        with progress(total=len(candidates), desc="Bai IFE", enabled=self.progress_bar) as bar:
+            for r in candidates:
+                fits[r] = self._fit_factors(y, x, observed, pooled, rng_key, r)
+                v = float(fits[r].ssr) / nobs
+                rows.append(
+                    {
+                        "num_factors": r,
+                        "mean_ssr": v,
+                        "ic": bai_ng_criterion(v, r, n, t, kind),
+                    }
+                )
+                bar.update(1)
+        table = pd.DataFrame(rows)
+        r = int(table["num_factors"][int(np.argmin(table["ic"]))])
+        return table, r, fits[r]
+
+    def _eigenvalue_selection(self, y, x, observed, pooled, rng_key):
+        n, t = observed.shape
+        needed = 5 if self.criterion == "ED" else 2
+        if self.max_factors + needed > min(n, t):
+            raise ValueError(
+                f"criterion={self.criterion!r} needs max_factors <= min(N, T) - {needed} = "
+                f"{min(n, t) - needed}, got max_factors = {self.max_factors}"
+            )
+        over = self._fit_factors(y, x, observed, pooled, rng_key, self.max_factors)
+        # The factor part plus residuals, i.e. y - xβ̂ less the effects, on observed cells and
+        # zero on missing ones: completing them with the fitted factor part instead would
+        # give the over-fitted factors noise-free cells and an artificial eigenvalue gap at
+        # max_factors.
+        completed = np.where(observed, np.asarray(over.loadings @ over.factors.T), 0.0)
+        completed = completed + np.asarray(over.residuals)
+        table = ahn_horenstein(completed, self.max_factors)
+        table["ed"] = onatski(completed, self.max_factors) if needed == 5 else np.nan
+        r = int(table["ed"][0]) if self.criterion == "ED" else int(table.attrs[self.criterion])
+        fit = (
+            over if r == self.max_factors else self._fit_factors(y, x, observed, pooled, rng_key, r)
+        )
+        return table, r, fit
 
     def _covariance(self, x, observed, fit, dof: int) -> np.ndarray:
         f_bar, lam_bar = augmented_factors(fit.factors, fit.loadings, self.effects)

@@ -8,7 +8,7 @@ factors.
 import numpy as np
 import pytest
 
-from numpyro_semipar.panel import ahn_horenstein, factor_eigenvalues, onatski
+from numpyro_semipar.panel import InteractiveEffects, ahn_horenstein, factor_eigenvalues, onatski
 
 
 def _with_spectrum(eigenvalues, n=40, t=30, seed=0):
@@ -79,3 +79,22 @@ def test_bad_max_factors():
         onatski(e, max_factors=4)
     with pytest.raises(ValueError, match="ahn_horenstein needs"):
         ahn_horenstein(e, max_factors=0)
+
+
+@pytest.mark.parametrize("criterion", ["ER", "GR", "ED"])
+def test_interactive_effects_choose_factors_by_eigenvalue_criteria(criterion):
+    # Two factors that also drive the regressor, unit effects, 10% of cells missing.
+    rng = np.random.default_rng(3)
+    n, t = 80, 40
+    lam, f = rng.normal(size=(n, 2)), rng.normal(size=(t, 2))
+    common = lam @ f.T
+    x = (rng.normal(size=(n, t)) + common)[..., None]
+    y = 2.0 * x[..., 0] + rng.normal(size=(n, 1)) + common + rng.normal(size=(n, t))
+    y[rng.uniform(size=(n, t)) < 0.1] = np.nan
+    res = InteractiveEffects(
+        "ic", effects="unit", criterion=criterion, max_factors=6, num_starts=1,
+        progress_bar=False,
+    ).fit(y, x)  # fmt: skip
+    assert res.num_factors == 2
+    assert list(res.ic["num_factors"]) == list(range(7))
+    assert abs(res.params["beta"][0] - 2.0) < 4 * res.std_errors["beta"][0]
