@@ -217,11 +217,13 @@ class CLasso:
                     padded_groups=max(ks),
                 )
 
-                def mean_ssr(groups, m, k=k):
-                    return np.mean(_post_lasso_fe(yd, xd, groups, k)[1] ** 2)
+                def mean_ssr(groups, m):
+                    # Empty groups are dropped: the post-Lasso fit of the groups that remain.
+                    labels, compact = np.unique(groups, return_inverse=True)
+                    return np.mean(_post_lasso_fe(yd, xd, compact, labels.size)[1] ** 2)
 
                 scored = score_penalty_path(
-                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi
+                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi, score_empty=True
                 )
                 for m, row in enumerate(scored):
                     rows.append(row)
@@ -231,14 +233,17 @@ class CLasso:
 
     def _finish(self, panel, yd, xd, table, best, fit, beta_tilde) -> EstimationResult:
         n, t, p = panel.x.shape
-        k = fit[0]
-        groups = fit[2]
-        if k == 1:
+        requested = fit[0]
+        # A classification that left groups empty is reported with the groups that remain
+        # (its IC used the requested K's penalty, as classifylasso's does).
+        labels, groups = np.unique(fit[2], return_inverse=True)
+        k = labels.size
+        if requested == 1:
             penalized = np.full((1, p), np.nan)
             unit_coefs, shrunk, converged, num_iter = beta_tilde, np.zeros(n, bool), True, 0
         else:
             path, m = fit[1], fit[5]
-            penalized = path.alpha[m]
+            penalized = path.alpha[m][labels]
             unit_coefs, shrunk = path.beta[m], path.shrunk[m]
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
         coefs, resid, cov = _post_lasso_fe(yd, xd, groups, k)
@@ -273,6 +278,7 @@ class CLasso:
             "c": fit[3],
             "lam": fit[4],
             "bias_correction": "split-panel jackknife" if self.dynamic else "none",
+            "requested_num_groups": requested,
         }
         return grouped_result(
             estimator="CLasso",

@@ -93,6 +93,7 @@ def score_penalty_path(
     dims: tuple[int, int, int],
     *,
     allow_failure: bool,
+    score_empty: bool = False,
 ) -> list[dict]:
     """Score every tuning constant of one C-Lasso path by the group-number IC.
 
@@ -112,12 +113,15 @@ def score_penalty_path(
     allow_failure : bool
         When several candidates are searched, a singular post-Lasso fit scores ``+inf``
         instead of raising.
+    score_empty : bool
+        Score a classification that leaves groups empty as classifylasso does: ``σ̂²`` from
+        the post-Lasso fit of the non-empty groups (``post_lasso_mean_ssr`` must accept such
+        labels) with the penalty of the nominal ``K``. Otherwise it scores ``+inf``.
 
     Returns
     -------
     list of dict
-        One :func:`candidate_row` per tuning constant; a classification that leaves a group
-        empty scores ``+inf`` (it has fewer than ``K`` groups).
+        One :func:`candidate_row` per tuning constant.
     """
     n, t, p = dims
     rows = []
@@ -125,7 +129,7 @@ def score_penalty_path(
         groups = path.groups[m]
         empty = int(np.sum(np.bincount(groups, minlength=num_groups) == 0))
         ic, s2 = np.inf, np.nan
-        if empty == 0:
+        if empty == 0 or score_empty:
             try:
                 s2 = float(post_lasso_mean_ssr(groups, m))
             except ValueError:
