@@ -100,7 +100,11 @@ class CLasso:
     ----------
     num_groups : int or "ic"
         Number of groups, or ``"ic"`` to choose it (from ``1..max_groups``) jointly with the
-        tuning constant by ``IC(K, λ) = ln σ̂²(K, λ) + (2/3)(NT)^(-1/2) p K``.
+        tuning constant by ``IC(K, λ) = ln σ̂²(K, λ) + (2/3)(NT)^(-1/2) p K``. A
+        classification that leaves groups empty is scored as classifylasso does (``σ̂²`` of
+        the post-Lasso fit of the remaining groups, penalty of the requested ``K``) and, if
+        chosen, reported with the remaining groups (``extra["requested_num_groups"]`` keeps
+        ``K``).
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the
         within-transformed ``y``. A sequence (or ``None``: 10 geometric points on [0.2, 2]) is
