@@ -24,7 +24,7 @@ from ._bai import (
     decompose_effects,
 )
 from ._criteria import ahn_horenstein, bai_ng_criterion, onatski, validate_factor_options
-from ._data import PanelData, as_panel_data
+from ._data import PanelData, _plain, as_panel_data
 from ._ife_inference import augmented_factors, cell_covariance, nuisance_residuals
 from ._path import small_linear_algebra
 
@@ -481,8 +481,3 @@ def _refit_given_beta(y, x, beta, num_factors: int, effects: str) -> EffectsFit:
     return EffectsFit(
         jnp.asarray(beta), factors, loadings, unit, time, resid, jnp.sum(resid**2), 0, True
     )
-
-
-def _plain(value):
-    # NumPy scalars print as np.int64(3); show the plain Python value in messages.
-    return value.item() if isinstance(value, np.generic) else value

@@ -122,7 +122,9 @@ def _tangent_design(res, observed, effects):
 def test_standard_errors_match_ols_on_the_linearised_model(cigar, effects):
     # At the minimum the residuals are orthogonal to x and to every nuisance direction, so OLS
     # of y on [x, nuisance directions] returns the same slope, and statsmodels' HC0 and
-    # cluster (no small-sample factor) covariances of that slope are the estimator's.
+    # cluster (no small-sample factor) covariances of that slope are the estimator's. By
+    # Frisch-Waugh-Lovell the slope's OLS, residuals and sandwich are those of the regression
+    # of y on x with both purged of the nuisance directions, which is what is fitted here.
     y = cigar.pivot(index="state", columns="year", values="sales").to_numpy()
     x = cigar.pivot(index="state", columns="year", values="price").to_numpy()
     observed = np.ones_like(y, dtype=bool)
@@ -130,11 +132,12 @@ def test_standard_errors_match_ols_on_the_linearised_model(cigar, effects):
         ("robust", {"cov_type": "HC0"}),
         ("cluster", {"cov_type": "cluster", "cov_kwds": {"use_correction": False}}),
     ]:
-        res = _fit(cigar, 2, effects=effects, cov_type=cov_type)
-        design, units, periods = _tangent_design(res, observed, effects)
-        exog = np.column_stack([x[units, periods], design])
+        res = _fit(cigar, 2, effects=effects, cov_type=cov_type, num_starts=1)
+        basis, units, periods = _tangent_design(res, observed, effects)
+        yy, xx = y[units, periods], x[units, periods]
+        y_purged, x_purged = yy - basis @ (basis.T @ yy), xx - basis @ (basis.T @ xx)
         if cov_type == "cluster":
             sm_options["cov_kwds"]["groups"] = units
-        ols = sm.OLS(y[units, periods], exog).fit(**sm_options)
+        ols = sm.OLS(y_purged, x_purged).fit(**sm_options)
         assert ols.params[0] == pytest.approx(res.params["beta"][0], rel=1e-8)
         np.testing.assert_allclose(res.std_errors["beta"][0], ols.bse[0], rtol=1e-6)
