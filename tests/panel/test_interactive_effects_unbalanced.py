@@ -210,3 +210,18 @@ def test_coverage_with_ten_percent_missing_cells():
         hits.append(np.abs(res.params["beta"] - BETA) <= 1.959964 * res.std_errors["beta"])
     coverage = float(np.mean(hits))
     assert 0.93 <= coverage <= 0.97, coverage
+
+
+def test_no_factors_is_two_way_fixed_effects_ols_on_observed_cells():
+    # R = 0: least squares with unit and period dummies on the observed cells (statsmodels).
+    y, x, observed = _dgp(9)
+    res = _fit(y, x, "twoway", num_factors=0, cov_type="homoskedastic")
+    units, periods = np.nonzero(observed)
+    n, t = observed.shape
+    dummies = np.column_stack([np.eye(n)[units], np.eye(t)[periods][:, 1:]])
+    ols = sm.OLS(y[units, periods], np.column_stack([x[units, periods], dummies])).fit()
+    np.testing.assert_allclose(res.params["beta"], ols.params[:2], rtol=1e-9)
+    # The homoskedastic variance divides by n - (p + N + T), one fewer than statsmodels'
+    # n - rank (the effects' common level is counted twice).
+    dof_ratio = ols.df_resid / (ols.df_resid - 1.0)
+    np.testing.assert_allclose(res.std_errors["beta"], ols.bse[:2] * np.sqrt(dof_ratio), rtol=1e-9)
