@@ -118,11 +118,13 @@ def _effects_only_least_squares(y, x, observed, effects) -> _Pooled:
     return _Pooled(beta, x_p, y_p)
 
 
-def _check_collinear(x_purged, observed, names, effects) -> None:
+def _check_collinear(x, x_purged, observed, names, effects) -> None:
     design = x_purged[observed]
     scale = np.sqrt(np.sum(design**2, axis=0))
+    raw = np.sqrt(np.sum(x[observed] ** 2, axis=0))
     with_effects = "" if effects == "none" else f" (after removing the {effects} effects)"
-    absorbed = [names[k] for k in range(len(names)) if scale[k] <= 1e-10 * (1.0 + scale.max())]
+    # Absorbed: what the effects leave of the regressor is rounding error of the regressor.
+    absorbed = [names[k] for k in range(len(names)) if scale[k] <= 1e-10 * raw[k]]
     if absorbed:
         raise ValueError(
             f"regressor(s) {absorbed} have no variation{with_effects}: they are absorbed by "
@@ -319,7 +321,7 @@ class InteractiveEffects:
         y = np.nan_to_num(panel.y)
         x = np.nan_to_num(panel.x)
         pooled = _effects_only_least_squares(y, x, observed, self.effects)
-        _check_collinear(pooled.x_purged, observed, panel.regressor_names, self.effects)
+        _check_collinear(x, pooled.x_purged, observed, panel.regressor_names, self.effects)
         if self.num_factors == "ic":
             if self.criterion in ("ER", "GR", "ED"):
                 table, r, fit = self._eigenvalue_selection(y, x, observed, pooled, rng_key)
