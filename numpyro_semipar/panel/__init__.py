@@ -6,18 +6,23 @@ Phillips (2016) (:class:`CLasso`) and its interactive-effects version by Su and 
 """
 
 from ._bai import BaiFit as BaiFit
+from ._bai import EffectsFit as EffectsFit
 from ._bai import bai_bias as bai_bias
 from ._bai import bai_covariance as bai_covariance
 from ._bai import bai_fit as bai_fit
+from ._bai import bai_fit_effects as bai_fit_effects
 from ._classo import CLasso as CLasso
 from ._classo_step import CLassoState as CLassoState
 from ._classo_step import classo_run as classo_run
 from ._classo_step import group_soft_threshold as group_soft_threshold
 from ._classo_step import solve_block as solve_block
 from ._classo_step import unit_coefficients as unit_coefficients
+from ._criteria import ahn_horenstein as ahn_horenstein
 from ._criteria import bai_ng_criterion as bai_ng_criterion
+from ._criteria import factor_eigenvalues as factor_eigenvalues
 from ._criteria import group_criterion as group_criterion
 from ._criteria import lambda_from_c as lambda_from_c
+from ._criteria import onatski as onatski
 from ._criteria import tuning_grid as tuning_grid
 from ._data import PanelData as PanelData
 from ._data import as_panel_data as as_panel_data
@@ -34,21 +39,26 @@ __all__ = [
     "BaiFit",
     "CLasso",
     "CLassoState",
+    "EffectsFit",
     "GroupedFit",
     "InteractiveEffects",
     "PanelData",
+    "ahn_horenstein",
     "as_panel_data",
     "bai_bias",
     "bai_covariance",
     "bai_fit",
+    "bai_fit_effects",
     "bai_ng_criterion",
     "classo_run",
+    "factor_eigenvalues",
     "group_criterion",
     "group_soft_threshold",
     "grouped_interactive_effects",
     "heterogeneous_interactive_effects",
     "kmeans",
     "lambda_from_c",
+    "onatski",
     "principal_factors",
     "solve_block",
     "split_panel_jackknife",

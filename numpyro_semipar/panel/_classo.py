@@ -100,7 +100,11 @@ class CLasso:
     ----------
     num_groups : int or "ic"
         Number of groups, or ``"ic"`` to choose it (from ``1..max_groups``) jointly with the
-        tuning constant by ``IC(K, λ) = ln σ̂²(K, λ) + (2/3)(NT)^(-1/2) p K``.
+        tuning constant by ``IC(K, λ) = ln σ̂²(K, λ) + (2/3)(NT)^(-1/2) p K``. A
+        classification that leaves groups empty is scored as classifylasso does (``σ̂²`` of
+        the post-Lasso fit of the remaining groups, penalty of the requested ``K``) and, if
+        chosen, reported with the remaining groups (``extra["requested_num_groups"]`` keeps
+        ``K``).
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the
         within-transformed ``y``. A sequence (or ``None``: 10 geometric points on [0.2, 2]) is
@@ -217,11 +221,13 @@ class CLasso:
                     padded_groups=max(ks),
                 )
 
-                def mean_ssr(groups, m, k=k):
-                    return np.mean(_post_lasso_fe(yd, xd, groups, k)[1] ** 2)
+                def mean_ssr(groups, m):
+                    # Empty groups are dropped: the post-Lasso fit of the groups that remain.
+                    labels, compact = np.unique(groups, return_inverse=True)
+                    return np.mean(_post_lasso_fe(yd, xd, compact, labels.size)[1] ** 2)
 
                 scored = score_penalty_path(
-                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi
+                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi, score_empty=True
                 )
                 for m, row in enumerate(scored):
                     rows.append(row)
@@ -231,14 +237,17 @@ class CLasso:
 
     def _finish(self, panel, yd, xd, table, best, fit, beta_tilde) -> EstimationResult:
         n, t, p = panel.x.shape
-        k = fit[0]
-        groups = fit[2]
-        if k == 1:
+        requested = fit[0]
+        # A classification that left groups empty is reported with the groups that remain
+        # (its IC used the requested K's penalty, as classifylasso's does).
+        labels, groups = np.unique(fit[2], return_inverse=True)
+        k = labels.size
+        if requested == 1:
             penalized = np.full((1, p), np.nan)
             unit_coefs, shrunk, converged, num_iter = beta_tilde, np.zeros(n, bool), True, 0
         else:
             path, m = fit[1], fit[5]
-            penalized = path.alpha[m]
+            penalized = path.alpha[m][labels]
             unit_coefs, shrunk = path.beta[m], path.shrunk[m]
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
         coefs, resid, cov = _post_lasso_fe(yd, xd, groups, k)
@@ -273,6 +282,7 @@ class CLasso:
             "c": fit[3],
             "lam": fit[4],
             "bias_correction": "split-panel jackknife" if self.dynamic else "none",
+            "requested_num_groups": requested,
         }
         return grouped_result(
             estimator="CLasso",

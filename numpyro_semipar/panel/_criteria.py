@@ -93,6 +93,7 @@ def score_penalty_path(
     dims: tuple[int, int, int],
     *,
     allow_failure: bool,
+    score_empty: bool = False,
 ) -> list[dict]:
     """Score every tuning constant of one C-Lasso path by the group-number IC.
 
@@ -112,12 +113,15 @@ def score_penalty_path(
     allow_failure : bool
         When several candidates are searched, a singular post-Lasso fit scores ``+inf``
         instead of raising.
+    score_empty : bool
+        Score a classification that leaves groups empty as classifylasso does: ``σ̂²`` from
+        the post-Lasso fit of the non-empty groups (``post_lasso_mean_ssr`` must accept such
+        labels) with the penalty of the nominal ``K``. Otherwise it scores ``+inf``.
 
     Returns
     -------
     list of dict
-        One :func:`candidate_row` per tuning constant; a classification that leaves a group
-        empty scores ``+inf`` (it has fewer than ``K`` groups).
+        One :func:`candidate_row` per tuning constant.
     """
     n, t, p = dims
     rows = []
@@ -125,7 +129,7 @@ def score_penalty_path(
         groups = path.groups[m]
         empty = int(np.sum(np.bincount(groups, minlength=num_groups) == 0))
         ic, s2 = np.inf, np.nan
-        if empty == 0:
+        if empty == 0 or score_empty:
             try:
                 s2 = float(post_lasso_mean_ssr(groups, m))
             except ValueError:
@@ -148,13 +152,119 @@ def select_candidate(rows: list[dict], ks: Sequence[int], cs: Sequence[float]):
     return table, int(np.argmin(table["ic"].to_numpy()))
 
 
-def validate_factor_options(num_factors, criterion: str, cov_type: str) -> None:
+def validate_factor_options(
+    num_factors, criterion: str, cov_type: str, criteria: Sequence[str] = ("IC1", "IC2", "IC3")
+) -> None:
     """Reject bad options of the interactive-effects estimators when they are constructed."""
     if cov_type not in ("cluster", "robust", "homoskedastic"):
         raise ValueError(
             f"cov_type must be 'cluster', 'robust' or 'homoskedastic', got {cov_type!r}"
         )
-    if criterion not in ("IC1", "IC2", "IC3"):
-        raise ValueError(f"criterion must be 'IC1', 'IC2' or 'IC3', got {criterion!r}")
+    if criterion not in criteria:
+        raise ValueError(f"criterion must be one of {list(criteria)}, got {criterion!r}")
     if isinstance(num_factors, str) and num_factors != "ic":
         raise ValueError(f"num_factors must be an int or 'ic', got {num_factors!r}")
+
+
+# --- Eigenvalue-based factor-number criteria ---------------------------------------------------
+
+
+def factor_eigenvalues(matrix) -> np.ndarray:
+    """Eigenvalues of ``EᵀE / (N T)`` for an (N, T) matrix ``E``, largest first.
+
+    Only the ``min(N, T)`` possibly non-zero ones are returned (those of ``E Eᵀ/(NT)`` are the
+    same).
+    """
+    e = np.asarray(matrix, dtype=np.float64)
+    if e.ndim != 2 or not np.all(np.isfinite(e)):
+        raise ValueError(f"matrix must be a finite (N, T) array, got shape {e.shape}")
+    return np.linalg.svd(e, compute_uv=False) ** 2 / e.size
+
+
+def _check_max_factors(max_factors: int, available: int, needed: int, who: str) -> int:
+    max_factors = int(max_factors)
+    if max_factors < 1 or max_factors + needed > available:
+        raise ValueError(
+            f"{who} needs 1 <= max_factors <= min(N, T) - {needed} = {available - needed}, "
+            f"got max_factors = {max_factors}"
+        )
+    return max_factors
+
+
+def ahn_horenstein(matrix, max_factors: int = 8) -> pd.DataFrame:
+    """Ahn and Horenstein (2013) eigenvalue-ratio (ER) and growth-ratio (GR) statistics.
+
+    With ``μ_k`` the ``k``-th largest eigenvalue of ``EᵀE/(NT)`` and ``V(k) = Σ_{j>k} μ_j``:
+    ``ER(k) = μ_k / μ_{k+1}`` and ``GR(k) = ln(V(k-1)/V(k)) / ln(V(k)/V(k+1))``. The number of
+    factors maximises either over ``k = 0..max_factors``, with the mock eigenvalue
+    ``μ_0 = V(0) / ln(min(N, T))`` that lets ``k = 0`` be chosen (their eq. 7). The authors
+    apply the criteria to data demeaned in both dimensions; pass ``E`` accordingly.
+
+    Parameters
+    ----------
+    matrix : array of shape (N, T)
+        Data or residuals ``E``.
+    max_factors : int
+        Largest number of factors considered (needs ``max_factors + 2 <= min(N, T)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``num_factors`` (0..max_factors), ``eigenvalue`` (``μ_k``, the mock one for
+        ``k = 0``), ``er`` and ``gr``; ``table.attrs["ER"]`` and ``table.attrs["GR"]`` hold
+        the selected numbers of factors.
+    """
+    mu = factor_eigenvalues(matrix)
+    m = mu.size
+    kmax = _check_max_factors(max_factors, m, 2, "ahn_horenstein")
+    tail = np.concatenate([np.cumsum(mu[::-1])[::-1], [0.0]])  # tail[k] = V(k) = Σ_{j>k} μ_j
+    mock = tail[0] / np.log(m)
+    mu_full = np.concatenate([[mock], mu])  # mu_full[k] = μ_k, k = 0..m
+    ks = np.arange(kmax + 1)
+    er = mu_full[ks] / mu_full[ks + 1]
+    # V(k-1)/V(k) = 1 + μ_k / V(k); for k = 0 use the mock eigenvalue: V(-1) = V(0) + μ_0.
+    v = tail  # v[k] = V(k)
+    v_prev = np.concatenate([[v[0] + mock], v[:kmax]])
+    gr = np.log(v_prev / v[ks]) / np.log(v[ks] / v[ks + 1])
+    table = pd.DataFrame({"num_factors": ks, "eigenvalue": mu_full[ks], "er": er, "gr": gr})
+    table.attrs["ER"] = int(ks[np.argmax(er)])
+    table.attrs["GR"] = int(ks[np.argmax(gr)])
+    return table
+
+
+def onatski(matrix, max_factors: int = 8, *, max_iter: int = 100) -> int:
+    """Onatski's (2010) edge-distribution estimator of the number of factors.
+
+    Iterates: regress ``λ_j, …, λ_{j+4}`` on a constant and ``(j-1)^{2/3}, …, (j+3)^{2/3}``
+    (``λ`` the eigenvalues largest first, ``j = max_factors + 1`` at the start), set
+    ``δ = 2|slope|``, ``r̂ = max{i ≤ max_factors : λ_i - λ_{i+1} ≥ δ}`` (0 if none) and
+    ``j = r̂ + 1``, until ``r̂`` repeats.
+
+    Parameters
+    ----------
+    matrix : array of shape (N, T)
+        Data or residuals.
+    max_factors : int
+        Largest number of factors (needs ``max_factors + 5 <= min(N, T)``).
+    max_iter : int
+        Largest number of iterations.
+
+    Returns
+    -------
+    int
+        The estimated number of factors.
+    """
+    lam = factor_eigenvalues(matrix)  # the scale of the eigenvalues does not matter
+    kmax = _check_max_factors(max_factors, lam.size, 5, "onatski")
+    gaps = lam[:kmax] - lam[1 : kmax + 1]  # gaps[i - 1] = λ_i - λ_{i+1}
+    j, previous = kmax + 1, None
+    for _ in range(int(max_iter)):
+        idx = np.arange(j, j + 5)  # 1-based eigenvalue indices j..j+4
+        slope = np.polyfit((idx - 1.0) ** (2.0 / 3.0), lam[idx - 1], 1)[0]
+        delta = 2.0 * abs(slope)
+        above = np.flatnonzero(gaps >= delta)
+        r_hat = int(above[-1] + 1) if above.size else 0
+        if r_hat == previous:
+            break
+        previous, j = r_hat, r_hat + 1
+    return r_hat

@@ -1,4 +1,9 @@
-"""Input handling for balanced panels: arrays ``y (N, T)``, ``x (N, T, p)`` or a long DataFrame."""
+"""Input handling for panels: arrays ``y (N, T)``, ``x (N, T, p)`` or a long DataFrame.
+
+Panels are balanced unless the caller allows missing cells (``allow_missing=True``): then a cell
+whose row is absent, or whose ``y`` or any regressor is NaN, is marked unobserved in
+``PanelData.observed`` and its values are NaN.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ __all__ = ["PanelData", "as_panel_data", "within_transform"]
 
 
 class PanelData(NamedTuple):
-    """A balanced panel as dense float64 arrays.
+    """A panel as dense float64 arrays (NaN in unobserved cells).
 
     Attributes
     ----------
@@ -25,6 +30,8 @@ class PanelData(NamedTuple):
         Period labels (``0..T-1`` for array input).
     regressor_names : tuple of str
         Names of the ``p`` regressors.
+    observed : ndarray of bool, shape (N, T), or None
+        Which cells are observed; ``None`` for a balanced panel.
     """
 
     y: np.ndarray
@@ -32,6 +39,12 @@ class PanelData(NamedTuple):
     entities: np.ndarray
     times: np.ndarray
     regressor_names: tuple[str, ...]
+    observed: np.ndarray | None = None
+
+    @property
+    def is_balanced(self) -> bool:
+        """Whether every (unit, period) cell is observed."""
+        return self.observed is None
 
     @property
     def num_units(self) -> int:
@@ -68,7 +81,12 @@ def _check_finite(name: str, values: np.ndarray, entities, times) -> None:
 
 
 def _from_frame(
-    data: Any, y: str, x: Sequence[str], entity: str | None, time: str | None
+    data: Any,
+    y: str,
+    x: Sequence[str],
+    entity: str | None,
+    time: str | None,
+    allow_missing: bool = False,
 ) -> PanelData:
     import pandas as pd
 
@@ -92,7 +110,7 @@ def _from_frame(
     entities = np.sort(frame[entity].unique())
     times = np.sort(frame[time].unique())
     counts = frame.groupby(entity)[time].count()
-    if (counts != len(times)).any():
+    if not allow_missing and (counts != len(times)).any():
         unit = counts.index[np.argmax(counts.to_numpy() != len(times))]
         have = set(frame.loc[frame[entity] == unit, time])
         lacking = [_plain(t) for t in times if t not in have][:5]
@@ -109,6 +127,19 @@ def _from_frame(
     return PanelData(yy, xx, entities, times, tuple(str(c) for c in x))
 
 
+def _mark_missing(panel: PanelData) -> PanelData:
+    # A cell is observed when y and every regressor are present (complete cases, as in
+    # regife and InteractiveFixedEffectModels.jl); inf stays an error.
+    observed = ~np.isnan(panel.y) & ~np.isnan(panel.x).any(axis=2)
+    if observed.all():
+        return panel
+    y = np.where(observed, panel.y, np.nan)
+    x = np.where(observed[..., None], panel.x, np.nan)
+    _check_finite("y", np.where(observed, y, 0.0), panel.entities, panel.times)
+    _check_finite("x", np.where(observed[..., None], x, 0.0), panel.entities, panel.times)
+    return panel._replace(y=y, x=x, observed=observed)
+
+
 def as_panel_data(
     y: Any,
     x: Any = None,
@@ -117,6 +148,7 @@ def as_panel_data(
     entity: str | None = None,
     time: str | None = None,
     min_periods: int = 2,
+    allow_missing: bool = False,
 ) -> PanelData:
     """Validate and convert panel input to dense float64 arrays.
 
@@ -132,6 +164,9 @@ def as_panel_data(
         Unit and period columns of ``data``.
     min_periods : int
         Smallest admissible number of periods.
+    allow_missing : bool
+        Accept an unbalanced panel: absent rows and cells with NaN in ``y`` or a regressor
+        become unobserved cells (``PanelData.observed``). Infinite values stay an error.
 
     Returns
     -------
@@ -149,7 +184,7 @@ def as_panel_data(
             raise TypeError("with data=, y must be the name of the dependent-variable column")
         if x is None:
             raise ValueError("with data=, x must list the regressor columns")
-        panel = _from_frame(data, y, x, entity, time)
+        panel = _from_frame(data, y, x, entity, time, allow_missing)
     else:
         if x is None:
             raise ValueError("x (regressors, shape (N, T, p)) is required")
@@ -165,8 +200,11 @@ def as_panel_data(
             )
         names = tuple(f"x{j}" for j in range(xx.shape[2]))
         panel = PanelData(yy, xx, np.arange(yy.shape[0]), np.arange(yy.shape[1]), names)
-    _check_finite("y", panel.y, panel.entities, panel.times)
-    _check_finite("x", panel.x, panel.entities, panel.times)
+    if allow_missing:
+        panel = _mark_missing(panel)
+    if panel.observed is None:
+        _check_finite("y", panel.y, panel.entities, panel.times)
+        _check_finite("x", panel.x, panel.entities, panel.times)
     if panel.num_periods < min_periods:
         raise ValueError(f"need at least {min_periods} periods, got T = {panel.num_periods}")
     if panel.num_regressors < 1:

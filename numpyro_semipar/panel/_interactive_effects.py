@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,13 +15,23 @@ from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
-from ._bai import BaiFit, bai_bias, bai_covariance, bai_fit, pooled_ols
-from ._criteria import bai_ng_criterion, validate_factor_options
-from ._data import PanelData, as_panel_data
+from ._bai import (
+    EFFECTS,
+    EffectsFit,
+    bai_bias,
+    bai_covariance,
+    bai_fit_effects,
+    decompose_effects,
+)
+from ._criteria import ahn_horenstein, bai_ng_criterion, onatski, validate_factor_options
+from ._data import PanelData, _plain, as_panel_data
+from ._ife_inference import augmented_factors, cell_covariance, nuisance_residuals
 from ._path import small_linear_algebra
-from ._pca import principal_factors
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
+
+# Bai-Ng information criteria, and the eigenvalue criteria of Ahn-Horenstein and Onatski.
+CRITERIA = ("IC1", "IC2", "IC3", "ER", "GR", "ED")
 
 
 def _check_factor_count(num_factors: int, n: int, t: int) -> None:
@@ -32,60 +42,148 @@ def _check_factor_count(num_factors: int, n: int, t: int) -> None:
 
 
 def fit_multistart(
-    y, x, num_factors: int, *, num_starts: int, rng_key, tol: float, max_iter: int
-) -> BaiFit:
+    y,
+    x,
+    observed,
+    num_factors: int,
+    *,
+    effects: str,
+    num_starts: int,
+    rng_key,
+    tol: float,
+    max_iter: int,
+    pooled=None,
+) -> EffectsFit:
     """Bai's iterations from several starts; returns the fit with the smallest SSR.
 
-    Starts: pooled least squares; least squares given the principal components of ``y`` (the
-    "factors first" start); and ``num_starts - 2`` random perturbations of the pooled estimate.
+    Starts: least squares with the additive effects only (``pooled``, computed when not given);
+    least squares given the principal components of ``y`` purged of the effects (the "factors
+    first" start); and ``num_starts - 2`` random perturbations of the first.
     """
-    y, x = jnp.asarray(y), jnp.asarray(x)
-    beta_ols = pooled_ols(y, x)
+    y, x = np.asarray(y), np.asarray(x)
+    observed = np.asarray(observed, dtype=bool)
+    if pooled is None:
+        pooled = _effects_only_least_squares(y, x, observed, effects)
+    beta_ols = jnp.asarray(pooled.beta)
     starts = [beta_ols]
     if num_factors > 0 and num_starts > 1:
-        f_y, _, _ = principal_factors(y, num_factors)
-        m = jnp.eye(y.shape[1]) - f_y @ f_y.T / y.shape[1]
-        mx = jnp.einsum("ts,isp->itp", m, x)
-        gram = jnp.einsum("itp,itq->pq", mx, x)
-        starts.append(jnp.linalg.solve(gram, jnp.einsum("itp,it->p", mx, y)))
+        # NumPy here: these small one-off products are not worth compiling.
+        _, vectors = np.linalg.eigh(pooled.y_purged.T @ pooled.y_purged)
+        f_y = vectors[:, ::-1][:, :num_factors]
+        m = np.eye(y.shape[1]) - f_y @ f_y.T
+        mx = np.einsum("ts,isp->itp", m, pooled.x_purged)
+        gram = np.einsum("itp,itq->pq", mx, pooled.x_purged)
+        starts.append(
+            jnp.asarray(np.linalg.solve(gram, np.einsum("itp,it->p", mx, pooled.y_purged)))
+        )
     scale = 0.5 * jnp.maximum(jnp.abs(beta_ols), 1.0)
     keys = jax.random.split(rng_key, max(num_starts, 1))
     while len(starts) < num_starts:
         noise = jax.random.normal(keys[len(starts)], beta_ols.shape, dtype=beta_ols.dtype)
         starts.append(beta_ols + scale * noise)
-    if num_factors == 0:
-        starts = starts[:1]
+    if num_factors == 0 and observed.all():
+        starts = starts[:1]  # least squares given no factors is the global minimum
+    y_j, x_j = jnp.asarray(np.nan_to_num(y)), jnp.asarray(np.nan_to_num(x))
     best = None
     for beta0 in starts:
-        fit = bai_fit(y, x, beta0, num_factors=num_factors, tol=tol, max_iter=max_iter)
+        fit = bai_fit_effects(
+            y_j,
+            x_j,
+            observed,
+            beta0,
+            num_factors=num_factors,
+            effects=effects,
+            tol=tol,
+            max_iter=max_iter,
+        )
         if best is None or float(fit.ssr) < float(best.ssr) - 1e-10 * float(best.ssr):
             best = fit
     return best
 
 
-class InteractiveEffects:
-    """Bai (2009) interactive fixed effects: ``y_it = βᵀx_it + λ_iᵀF_t + ε_it``.
+class _Pooled(NamedTuple):
+    beta: np.ndarray
+    x_purged: np.ndarray
+    y_purged: np.ndarray
 
-    Alternates principal components for ``F`` (normalised ``FᵀF/T = I``) and least squares for
-    ``β`` from several starting values, keeping the fit with the smallest sum of squared
-    residuals (the problem is not convex). Standard errors use ``W⁻¹ Ω W⁻¹ / (NT)`` with
-    ``W = (1/NT) Σ tr(M_Λ X_k M_F X_lᵀ)``; the leading ``O(1/N)`` and ``O(1/T)`` biases from
-    heteroskedasticity and serial correlation (Bai 2009; Moon and Weidner 2015, 2017) are
-    estimated and removed when ``bias_correction`` is on.
+
+def _effects_only_least_squares(y, x, observed, effects) -> _Pooled:
+    # Least squares with the additive effects only, on the observed cells (Frisch-Waugh: purge
+    # y and x of the effect dummies, then regress). Also the collinearity check's input.
+    f, lam = augmented_factors(np.zeros((y.shape[1], 0)), np.zeros((y.shape[0], 0)), effects)
+    stacked = np.concatenate([np.nan_to_num(y)[..., None], np.nan_to_num(x)], axis=2)
+    purged = nuisance_residuals(stacked, observed, f, lam)
+    y_p, x_p = purged[..., 0], purged[..., 1:]
+    beta = np.linalg.lstsq(x_p[observed], y_p[observed], rcond=None)[0]
+    return _Pooled(beta, x_p, y_p)
+
+
+def _check_collinear(x, x_purged, observed, names, effects) -> None:
+    design = x_purged[observed]
+    scale = np.sqrt(np.sum(design**2, axis=0))
+    raw = np.sqrt(np.sum(x[observed] ** 2, axis=0))
+    with_effects = "" if effects == "none" else f" (after removing the {effects} effects)"
+    # Absorbed: what the effects leave of the regressor is rounding error of the regressor.
+    absorbed = [names[k] for k in range(len(names)) if scale[k] <= 1e-10 * raw[k]]
+    if absorbed:
+        raise ValueError(
+            f"regressor(s) {absorbed} have no variation{with_effects}: they are absorbed by "
+            "the effects or are identically zero; drop them"
+        )
+    _, sv, vt = np.linalg.svd(design / scale, full_matrices=False)
+    if sv[-1] <= 1e-10 * sv[0]:
+        null = vt[-1]
+        involved = [names[k] for k in range(len(names)) if abs(null[k]) > 1e-6]
+        raise ValueError(
+            f"regressors {involved} are perfectly collinear{with_effects}; drop one of them"
+        )
+
+
+class InteractiveEffects:
+    """Bai (2009) interactive fixed effects with optional additive effects and missing cells.
+
+    The model is ``y_it = μ + α_i + ξ_t + βᵀx_it + λ_iᵀF_t + ε_it`` with unit effects ``α_i``,
+    time effects ``ξ_t`` and an intercept ``μ`` each optional (``effects``, ``intercept``), as
+    in regife's ``absorb()`` and InteractiveFixedEffectModels.jl's ``fe(id) + fe(time)``. The
+    estimator minimises the sum of squared residuals over the observed cells: principal
+    components for ``F`` (normalised ``FᵀF/T = I``) alternate with least squares for ``β``, from
+    several starting values (the problem is not convex), keeping the fit with the smallest sum
+    of squares. Missing cells are handled by the EM-type iteration of Bai (2009, appendix):
+    they are filled with the current fit of the effects and factors before every step, so
+    the additive effects are estimated on the observed cells.
+
+    Standard errors use ``W⁻¹ Ω W⁻¹ / n`` with ``W`` built from the regressors purged of the
+    effects and of the tangent space of the factor part (``M_Λ̄ X M_F̄`` on a balanced panel). On
+    balanced panels the leading ``O(1/N)`` and ``O(1/T)`` biases from heteroskedasticity and
+    serial correlation (Bai 2009; Moon and Weidner 2015, 2017), computed on the data with the
+    additive effects projected out, are estimated and removed when ``bias_correction`` is on.
 
     Parameters
     ----------
     num_factors : int or "ic"
-        Number of factors ``R``, or ``"ic"`` to choose ``R`` in ``0..max_factors`` by the Bai–Ng
-        criterion ``criterion``.
+        Number of factors ``R``, or ``"ic"`` to choose ``R`` in ``0..max_factors`` by
+        ``criterion``.
+    effects : {"none", "unit", "time", "twoway"}
+        Additive effects next to the factors. With two-way effects the reported unit effects
+        carry the overall level and the time effects average zero over periods.
+    intercept : bool
+        Add a constant regressor (reported as ``"intercept"``); only without additive effects,
+        which absorb it.
     max_factors : int
         Largest ``R`` considered by ``"ic"``.
-    criterion : {"IC1", "IC2", "IC3"}
-        Bai–Ng (2002) criterion.
+    criterion : {"IC1", "IC2", "IC3", "ER", "GR", "ED"}
+        Bai–Ng (2002) criterion, or an eigenvalue criterion: Ahn and Horenstein's (2013)
+        eigenvalue ratio ``"ER"`` or growth ratio ``"GR"``, Onatski's (2010) edge distribution
+        ``"ED"``. The eigenvalue criteria are applied to ``y - xβ̂`` less the additive effects
+        (missing cells completed by the fit), with ``β̂`` estimated with ``max_factors``
+        factors, which is consistent when ``R`` is over-specified (Moon and Weidner 2015);
+        the model is then refitted with the chosen ``R``.
     num_starts : int
         Number of starting values.
-    bias_correction : bool
-        Report ``β̂ - bias`` (the uncorrected estimate stays in ``extra``).
+    bias_correction : bool, optional
+        Report ``β̂ - bias`` (the uncorrected estimate stays in ``extra``). Default: on for
+        balanced panels; the bias estimate is not available for unbalanced panels, where
+        ``True`` is an error.
     bandwidth : int, optional
         Lags of the truncated-kernel estimate of serial covariances in the bias (default
         ``floor(T^(1/4))``).
@@ -95,7 +193,8 @@ class InteractiveEffects:
         Covariance estimator (``"cluster"``: robust to heteroskedasticity and serial
         correlation within units).
     tol, max_iter
-        Convergence tolerance on ``β`` and the largest number of iterations per start.
+        Convergence tolerance on ``β`` and on the fitted effects-plus-factors part, and the
+        largest number of iterations per start.
     progress_bar : bool
         Progress bar over the candidate numbers of factors (off when ``CI`` is set).
     """
@@ -104,23 +203,34 @@ class InteractiveEffects:
         self,
         num_factors: int | str = "ic",
         *,
+        effects: str = "none",
+        intercept: bool = False,
         max_factors: int = 8,
         criterion: str = "IC1",
         num_starts: int = 4,
-        bias_correction: bool = True,
+        bias_correction: bool | None = None,
         bandwidth: int | None = None,
         dynamic: bool = False,
         cov_type: str = "cluster",
         tol: float = 1e-9,
-        max_iter: int = 2000,
+        max_iter: int = 5000,
         progress_bar: bool = True,
     ) -> None:
-        validate_factor_options(num_factors, criterion, cov_type)
+        validate_factor_options(num_factors, criterion, cov_type, criteria=CRITERIA)
+        if effects not in EFFECTS:
+            raise ValueError(f"effects must be one of {list(EFFECTS)}, got {effects!r}")
+        if intercept and effects != "none":
+            raise ValueError(
+                f"intercept=True with effects={effects!r}: the additive effects absorb the "
+                "intercept; use one or the other"
+            )
         self.num_factors = num_factors
+        self.effects = effects
+        self.intercept = bool(intercept)
         self.max_factors = int(max_factors)
         self.criterion = criterion
         self.num_starts = int(num_starts)
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = None if bias_correction is None else bool(bias_correction)
         self.bandwidth = bandwidth
         self.dynamic = bool(dynamic)
         self.cov_type = cov_type
@@ -138,16 +248,18 @@ class InteractiveEffects:
         time: str | None = None,
         rng_key=None,
     ) -> EstimationResult:
-        """Estimate ``β``, the factors and the loadings.
+        """Estimate ``β``, the additive effects, the factors and the loadings.
 
         Parameters
         ----------
         y : array of shape (N, T) or str
-            Dependent variable (a column name when ``data`` is given).
+            Dependent variable (a column name when ``data`` is given). NaN marks a missing cell.
         x : array of shape (N, T, p) or list of str
-            Regressors (column names when ``data`` is given).
+            Regressors (column names when ``data`` is given). A cell with NaN in any regressor
+            is missing.
         data : pandas.DataFrame, optional
-            Long, balanced panel with ``entity`` and ``time`` columns.
+            Long panel with ``entity`` and ``time`` columns; absent (entity, time) rows are
+            missing cells.
         entity, time : str, optional
             Unit and period columns of ``data``.
         rng_key : jax.random.key, optional
@@ -157,48 +269,71 @@ class InteractiveEffects:
         -------
         EstimationResult
             ``params["beta"]`` (p,) and its covariance; extra fields ``factors`` (T, R),
-            ``loadings`` (N, R), ``residuals`` (N, T, consistent with the reported ``β``),
-            ``uncorrected_beta``, ``uncorrected_std_errors``, ``bias``, ``num_factors``,
-            ``ic`` (Bai–Ng table when ``num_factors="ic"``).
+            ``loadings`` (N, R), ``unit_effects`` (N,), ``time_effects`` (T,), ``residuals``
+            (N, T, NaN in missing cells, consistent with the reported ``β``), ``observed``
+            (N, T), ``uncorrected_beta``, ``uncorrected_std_errors``, ``bias``,
+            ``num_factors``, ``ic`` (the Bai–Ng table over the fitted ``R``, ``IC1`` when an
+            eigenvalue criterion is set; with ``num_factors="ic"`` and an eigenvalue criterion,
+            the Ahn–Horenstein table with columns ``er``, ``gr`` and Onatski's ``ed``).
+
+        Raises
+        ------
+        ValueError
+            For perfectly collinear regressors (named), regressors absorbed by the effects,
+            units or periods without observed cells, and ``bias_correction=True`` on an
+            unbalanced panel.
         """
-        panel = as_panel_data(y, x, data=data, entity=entity, time=time)
+        panel = as_panel_data(y, x, data=data, entity=entity, time=time, allow_missing=True)
+        if self.intercept:
+            ones = np.where(np.isnan(panel.y), np.nan, 1.0)[..., None]
+            panel = panel._replace(
+                x=np.concatenate([ones, panel.x], axis=2),
+                regressor_names=("intercept", *panel.regressor_names),
+            )
+        if self.bias_correction and not panel.is_balanced:
+            raise ValueError(
+                "bias_correction=True needs a balanced panel; this one has "
+                f"{int((~panel.observed).sum())} missing cells (pass bias_correction=False)"
+            )
         if rng_key is None:
             rng_key = jax.random.key(0)
         with float64(), small_linear_algebra():
             return self._fit(panel, rng_key)
 
+    def _observed(self, panel: PanelData) -> np.ndarray:
+        n, t = panel.y.shape
+        if panel.observed is None:
+            return np.ones((n, t), dtype=bool)
+        observed = panel.observed
+        for axis, labels, what in ((1, panel.entities, "unit"), (0, panel.times, "period")):
+            empty = np.flatnonzero(~observed.any(axis=axis))
+            if empty.size:
+                raise ValueError(
+                    f"{what}(s) {[_plain(v) for v in labels[empty][:5]]} have no observed "
+                    "cell (y and all regressors present); drop them"
+                )
+        return observed
+
     def _fit(self, panel: PanelData, rng_key) -> EstimationResult:
         n, t, p = panel.x.shape
+        observed = self._observed(panel)
+        nobs = int(observed.sum())
+        y = np.nan_to_num(panel.y)
+        x = np.nan_to_num(panel.x)
+        pooled = _effects_only_least_squares(y, x, observed, self.effects)
+        _check_collinear(x, pooled.x_purged, observed, panel.regressor_names, self.effects)
         if self.num_factors == "ic":
-            candidates = list(range(0, min(self.max_factors, min(n, t) - 1) + 1))
+            if self.criterion in ("ER", "GR", "ED"):
+                table, r, fit = self._eigenvalue_selection(y, x, observed, pooled, rng_key)
+            else:
+                candidates = list(range(0, min(self.max_factors, min(n, t) - 1) + 1))
+                table, r, fit = self._bai_ng_selection(y, x, observed, pooled, rng_key, candidates)
         else:
             _check_factor_count(int(self.num_factors), n, t)
-            candidates = [int(self.num_factors)]
-        fits, rows = {}, []
-        with progress(total=len(candidates), desc="Bai IFE", enabled=self.progress_bar) as bar:
-            for r in candidates:
-                fit = fit_multistart(
-                    panel.y,
-                    panel.x,
-                    r,
-                    num_starts=self.num_starts,
-                    rng_key=rng_key,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                )
-                fits[r] = fit
-                v = float(fit.ssr) / (n * t)
-                rows.append(
-                    {
-                        "num_factors": r,
-                        "mean_ssr": v,
-                        "ic": bai_ng_criterion(v, r, n, t, self.criterion),
-                    }
-                )
-                bar.update(1)
-        table = pd.DataFrame(rows)
-        r = int(table["num_factors"][int(np.argmin(table["ic"]))])
-        fit = fits[r]
+            table, r, fit = self._bai_ng_selection(
+                y, x, observed, pooled, rng_key, [int(self.num_factors)]
+            )
+
         converged = bool(fit.converged)
         if not converged:
             warnings.warn(
@@ -206,32 +341,35 @@ class InteractiveEffects:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        x = panel.x
+        has_unit = self.effects in ("unit", "twoway")
+        has_time = self.effects in ("time", "twoway")
+        dof = p + (n + t) * r + n * has_unit + t * has_time
         beta_hat = np.asarray(fit.beta)
-        cov_hat, _ = bai_covariance(
-            x, fit.factors, fit.loadings, fit.residuals, cov_type=self.cov_type, dof=p + (n + t) * r
-        )
-        bandwidth = int(t**0.25) if self.bandwidth is None else int(self.bandwidth)
-        bias = bai_bias(
-            x, fit.factors, fit.loadings, fit.residuals, bandwidth=bandwidth, dynamic=self.dynamic
-        )
-        if self.bias_correction:
-            beta = beta_hat - bias
-            resid0 = jnp.asarray(panel.y) - jnp.einsum("itp,p->it", jnp.asarray(x), beta)
-            factors, loadings, _ = principal_factors(resid0, r)
-            resid = np.asarray(resid0 - loadings @ factors.T)
-            cov, _ = bai_covariance(
-                x, factors, loadings, resid, cov_type=self.cov_type, dof=p + (n + t) * r
-            )
-        else:
-            beta, factors, loadings, resid, cov = (
-                beta_hat,
+        cov_hat = self._covariance(x, observed, fit, dof)
+        balanced = bool(observed.all())
+        bias_correction = balanced if self.bias_correction is None else self.bias_correction
+        if balanced:
+            # The Moon-Weidner bias on the data with the additive effects projected out (on a
+            # balanced panel Bai's estimator with effects is Bai's estimator on those data).
+            bandwidth = int(t**0.25) if self.bandwidth is None else int(self.bandwidth)
+            bias = bai_bias(
+                pooled.x_purged,
                 fit.factors,
                 fit.loadings,
-                np.asarray(fit.residuals),
-                cov_hat,
+                fit.residuals,
+                bandwidth=bandwidth,
+                dynamic=self.dynamic,
             )
-        factors, loadings = np.asarray(factors), np.asarray(loadings)
+        else:
+            bias = np.full(p, np.nan)
+        if bias_correction:
+            beta = beta_hat - bias
+            fit = _refit_given_beta(y, x, beta, r, self.effects)
+            cov = self._covariance(x, observed, fit, dof)
+        else:
+            beta, cov = beta_hat, cov_hat
+        factors, loadings = np.asarray(fit.factors), np.asarray(fit.loadings)
+        resid = np.where(observed, np.asarray(fit.residuals), np.nan)
         panel_ds = xr.Dataset(
             {"factors": (["time", "factor"], factors), "loadings": (["unit", "factor"], loadings)},
             coords={"unit": panel.entities, "time": panel.times, "factor": np.arange(r)},
@@ -239,13 +377,17 @@ class InteractiveEffects:
         extra = {
             "factors": factors,
             "loadings": loadings,
+            "unit_effects": np.asarray(fit.unit_effects),
+            "time_effects": np.asarray(fit.time_effects),
+            "effects": self.effects,
             "residuals": resid,
+            "observed": observed,
             "num_factors": r,
             "uncorrected_beta": beta_hat,
             "uncorrected_std_errors": np.sqrt(np.diag(cov_hat)),
-            "bias": bias if self.bias_correction else np.zeros(p),
+            "bias": bias if bias_correction else np.zeros(p),
             "estimated_bias": bias,
-            "bias_correction": self.bias_correction,
+            "bias_correction": bias_correction,
             "ic": table,
             "regressor_names": panel.regressor_names,
             "arviz_groups": {"panel": panel_ds},
@@ -254,12 +396,90 @@ class InteractiveEffects:
             params={"beta": beta},
             cov=cov,
             estimator="InteractiveEffects",
-            nobs=n * t,
+            nobs=nobs,
             converged=converged,
-            objective=float(np.mean(resid**2)),
+            objective=float(np.sum(np.asarray(fit.residuals) ** 2) / nobs),
             objective_name="mean squared residual",
             cov_type=self.cov_type,
             message="" if converged else "Bai iterations did not converge",
             num_iter=int(fit.num_iter),
             extra=extra,
         )
+
+    def _fit_factors(self, y, x, observed, pooled, rng_key, r: int) -> EffectsFit:
+        return fit_multistart(
+            y,
+            x,
+            observed,
+            r,
+            effects=self.effects,
+            num_starts=self.num_starts,
+            rng_key=rng_key,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            pooled=pooled,
+        )
+
+    def _bai_ng_selection(self, y, x, observed, pooled, rng_key, candidates):
+        n, t = observed.shape
+        nobs = int(observed.sum())
+        kind = self.criterion if self.criterion.startswith("IC") else "IC1"
+        fits, rows = {}, []
+        with progress(total=len(candidates), desc="Bai IFE", enabled=self.progress_bar) as bar:
+            for r in candidates:
+                fits[r] = self._fit_factors(y, x, observed, pooled, rng_key, r)
+                v = float(fits[r].ssr) / nobs
+                rows.append(
+                    {
+                        "num_factors": r,
+                        "mean_ssr": v,
+                        "ic": bai_ng_criterion(v, r, n, t, kind),
+                    }
+                )
+                bar.update(1)
+        table = pd.DataFrame(rows)
+        r = int(table["num_factors"][int(np.argmin(table["ic"]))])
+        return table, r, fits[r]
+
+    def _eigenvalue_selection(self, y, x, observed, pooled, rng_key):
+        n, t = observed.shape
+        needed = 5 if self.criterion == "ED" else 2
+        if self.max_factors + needed > min(n, t):
+            raise ValueError(
+                f"criterion={self.criterion!r} needs max_factors <= min(N, T) - {needed} = "
+                f"{min(n, t) - needed}, got max_factors = {self.max_factors}"
+            )
+        over = self._fit_factors(y, x, observed, pooled, rng_key, self.max_factors)
+        # The factor part plus residuals, i.e. y - xβ̂ less the effects, on observed cells and
+        # zero on missing ones: completing them with the fitted factor part instead would
+        # give the over-fitted factors noise-free cells and an artificial eigenvalue gap at
+        # max_factors.
+        completed = np.where(observed, np.asarray(over.loadings @ over.factors.T), 0.0)
+        completed = completed + np.asarray(over.residuals)
+        table = ahn_horenstein(completed, self.max_factors)
+        table["ed"] = onatski(completed, self.max_factors) if needed == 5 else np.nan
+        r = int(table["ed"][0]) if self.criterion == "ED" else int(table.attrs[self.criterion])
+        fit = (
+            over if r == self.max_factors else self._fit_factors(y, x, observed, pooled, rng_key, r)
+        )
+        return table, r, fit
+
+    def _covariance(self, x, observed, fit, dof: int) -> np.ndarray:
+        f_bar, lam_bar = augmented_factors(fit.factors, fit.loadings, self.effects)
+        if observed.all():
+            cov, _ = bai_covariance(
+                x, f_bar, lam_bar, fit.residuals, cov_type=self.cov_type, dof=dof
+            )
+            return cov
+        purged = nuisance_residuals(x, observed, f_bar, lam_bar)
+        return cell_covariance(x, purged, fit.residuals, observed, cov_type=self.cov_type, dof=dof)
+
+
+def _refit_given_beta(y, x, beta, num_factors: int, effects: str) -> EffectsFit:
+    # Effects, factors and loadings of a balanced panel given the (bias-corrected) slopes.
+    r = jnp.asarray(y) - jnp.einsum("itp,p->it", jnp.asarray(x), jnp.asarray(beta))
+    factors, loadings, unit, time = decompose_effects(r, num_factors, effects)
+    resid = r - unit[:, None] - time[None, :] - loadings @ factors.T
+    return EffectsFit(
+        jnp.asarray(beta), factors, loadings, unit, time, resid, jnp.sum(resid**2), 0, True
+    )
