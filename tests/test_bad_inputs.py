@@ -118,7 +118,7 @@ NPMLE = [
     ),
     Warns(
         "em-not-converged",
-        lambda: em(LL, max_iter=1),
+        lambda: em(LL, max_steps=1),
         ConvergenceWarning,
         r"em did not converge: maximum number of iterations reached .*\(1 steps\), KKT "
         r"residual 0\.\d+ \(tol 1e-06\)",

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._deprecation import renamed_arguments
 from ._pca import annihilator, principal_factors
 
 __all__ = ["BaiFit", "bai_bias", "bai_covariance", "bai_fit", "pooled_ols"]
@@ -55,8 +56,9 @@ def pooled_ols(y, x):
     return _regress_given_factors(y, x, jnp.zeros((y.shape[1], 0), dtype=y.dtype))
 
 
-@partial(jax.jit, static_argnames=("num_factors", "max_iter"))
-def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int = 2000) -> BaiFit:
+@renamed_arguments(max_iter="max_steps")
+@partial(jax.jit, static_argnames=("num_factors", "max_steps"))
+def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_steps: int = 2000) -> BaiFit:
     """Alternate principal components for F and least squares for beta (Bai 2009).
 
     Parameters
@@ -69,7 +71,7 @@ def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int =
         Number of factors ``R``.
     tol : float
         Stop when ``max |beta_new - beta| <= tol * (1 + max |beta|)``.
-    max_iter : int
+    max_steps : int
         Largest number of iterations.
 
     Returns
@@ -87,7 +89,7 @@ def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int =
 
     def cond(state):
         _, it, change = state
-        return (it < max_iter) & (change > 0.0)
+        return (it < max_steps) & (change > 0.0)
 
     def body(state):
         beta, it, _ = state

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._deprecation import renamed_arguments
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
@@ -57,7 +58,7 @@ def fit_multistart(
         starts = starts[:1]
     best = None
     for beta0 in starts:
-        fit = bai_fit(y, x, beta0, num_factors=num_factors, tol=tol, max_iter=max_iter)
+        fit = bai_fit(y, x, beta0, num_factors=num_factors, tol=tol, max_steps=max_iter)
         if best is None or float(fit.ssr) < float(best.ssr) - 1e-10 * float(best.ssr):
             best = fit
     return best
@@ -94,12 +95,13 @@ class InteractiveEffects:
     cov_type : {"cluster", "robust", "homoskedastic"}
         Covariance estimator (``"cluster"``: robust to heteroskedasticity and serial
         correlation within units).
-    tol, max_iter
+    tol, max_steps
         Convergence tolerance on ``β`` and the largest number of iterations per start.
     progress_bar : bool
         Progress bar over the candidate numbers of factors (off when ``CI`` is set).
     """
 
+    @renamed_arguments(max_iter="max_steps")
     def __init__(
         self,
         num_factors: int | str = "ic",
@@ -112,7 +114,7 @@ class InteractiveEffects:
         dynamic: bool = False,
         cov_type: str = "cluster",
         tol: float = 1e-9,
-        max_iter: int = 2000,
+        max_steps: int = 2000,
         progress_bar: bool = True,
     ) -> None:
         validate_factor_options(num_factors, criterion, cov_type)
@@ -125,7 +127,7 @@ class InteractiveEffects:
         self.dynamic = bool(dynamic)
         self.cov_type = cov_type
         self.tol = float(tol)
-        self.max_iter = int(max_iter)
+        self.max_steps = int(max_steps)
         self.progress_bar = progress_bar
 
     def fit(
@@ -184,7 +186,7 @@ class InteractiveEffects:
                     num_starts=self.num_starts,
                     rng_key=rng_key,
                     tol=self.tol,
-                    max_iter=self.max_iter,
+                    max_iter=self.max_steps,
                 )
                 fits[r] = fit
                 v = float(fit.ssr) / (n * t)
@@ -202,7 +204,7 @@ class InteractiveEffects:
         converged = bool(fit.converged)
         if not converged:
             warnings.warn(
-                f"Bai's iterations did not converge in {self.max_iter} iterations (R = {r})",
+                f"Bai's iterations did not converge in {self.max_steps} iterations (R = {r})",
                 ConvergenceWarning,
                 stacklevel=3,
             )

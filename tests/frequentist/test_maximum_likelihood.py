@@ -53,7 +53,7 @@ def test_linear_regression_matches_statsmodels(regression_data):
 
 def test_sandwich_matches_hc0(regression_data):
     x, y = regression_data
-    result = MaximumLikelihood(linear_model, covariance="sandwich").fit(x, y)
+    result = MaximumLikelihood(linear_model, cov_type="sandwich").fit(x, y)
     hc0 = sm.OLS(y, x).fit(cov_type="HC0")
     np.testing.assert_allclose(result.std_errors["beta"], hc0.bse, rtol=1e-4)
     assert result.cov_type == "sandwich"
@@ -65,7 +65,7 @@ def test_opg_is_close_to_hessian_under_correct_specification():
     x = np.column_stack([np.ones(n), rng.normal(size=n)])
     y = x @ np.array([0.3, 1.0]) + rng.normal(size=n)
     hess = MaximumLikelihood(linear_model).fit(x, y)
-    opg = MaximumLikelihood(linear_model, covariance="opg").fit(x, y)
+    opg = MaximumLikelihood(linear_model, cov_type="opg").fit(x, y)
     np.testing.assert_allclose(opg.std_errors["beta"], hess.std_errors["beta"], rtol=0.1)
 
 
@@ -141,7 +141,7 @@ def test_failed_optimisation_is_reported(regression_data):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="covariance"):
-        MaximumLikelihood(linear_model, covariance="robust")
+        MaximumLikelihood(linear_model, cov_type="robust")
     with pytest.raises(TypeError, match="model"):
         MaximumLikelihood("not a model")
 

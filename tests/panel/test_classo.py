@@ -139,5 +139,5 @@ def test_non_convergence_warns(fitted):
 
     y, x, _, _ = fitted
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        res = CLasso(**{**SEARCH, "max_iter": 10, "tol": 1e-300}).fit(y, x)
+        res = CLasso(**{**SEARCH, "max_steps": 10, "tol": 1e-300}).fit(y, x)
     assert not res.converged
