@@ -280,7 +280,9 @@ REPORTING = [
     ),
     Warns(
         "result-indefinite-covariance-to-arviz",
-        lambda: EstimationResult(PARAMS, np.array([[1.0, 2.0], [2.0, 1.0]]), "X").to_arviz(50),
+        lambda: EstimationResult(PARAMS, np.array([[1.0, 2.0], [2.0, 1.0]]), "X").to_arviz(
+            num_draws=50
+        ),
         UserWarning,
         r"cov is not positive semi-definite: smallest eigenvalue -1 \(largest 3\)",
     ),

@@ -165,7 +165,11 @@ class MaximumLikelihood:
         init_params : dict, optional
             Starting values by site name (constrained space). Default: the prior medians.
         rng_key : jax.random key, optional
-            Only used to trace the model (for sites that draw random numbers).
+            Key for tracing the model and for the default start (NumPyro's
+            ``init_to_median`` draws 15 prior samples). Without one the fit uses
+            ``jax.random.key(0)``, deliberately: the same call gives the same start and the
+            same result (as in statsmodels); the estimate depends on the key only through the
+            start, i.e. within the solver tolerance. Pass a key to vary the start.
 
         Returns
         -------

@@ -264,4 +264,6 @@ class InteractiveEffects:
             message="" if converged else "Bai iterations did not converge",
             num_iter=int(fit.num_iter),
             extra=extra,
+            dims={"beta": ("regressor",)},
+            coords={"regressor": list(panel.regressor_names)},
         )

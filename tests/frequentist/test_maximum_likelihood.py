@@ -140,7 +140,7 @@ def test_failed_optimisation_is_reported(regression_data):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="covariance"):
+    with pytest.raises(ValueError, match="cov_type"):
         MaximumLikelihood(linear_model, cov_type="robust")
     with pytest.raises(TypeError, match="model"):
         MaximumLikelihood("not a model")
