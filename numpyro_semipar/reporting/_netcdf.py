@@ -11,7 +11,7 @@ do not.
 
 from __future__ import annotations
 
-import io
+import collections
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,44 @@ def _json_scalar(value: Any) -> tuple[bool, Any]:
     return False, None
 
 
+def _table(value: pd.DataFrame | pd.Series) -> dict | None:
+    """Describe a table in JSON (exact floats), or return None if a cell is not a scalar."""
+    frame = value.to_frame() if isinstance(value, pd.Series) else value
+    cells = [[_json_scalar(v) for v in row] for row in frame.itertuples(index=False)]
+    labels = [_json_scalar(v) for v in frame.index.to_flat_index()]
+    if isinstance(frame.index, pd.MultiIndex):
+        labels = [(True, [_json_scalar(x)[1] for x in v]) for v in frame.index]
+        if not all(_json_scalar(x)[0] for v in frame.index for x in v):
+            return None
+    columns = [_json_scalar(c) for c in frame.columns]
+    if not all(ok for row in cells for ok, _ in row) or not all(ok for ok, _ in labels + columns):
+        return None
+    return {
+        "kind": "pandas",
+        "series": isinstance(value, pd.Series),
+        "index": [v for _, v in labels],
+        "index_names": list(frame.index.names),
+        "multi_index": isinstance(frame.index, pd.MultiIndex),
+        "columns": [v for _, v in columns],
+        "dtypes": [str(t) for t in frame.dtypes],
+        "data": [[v for _, v in row] for row in cells],
+    }
+
+
+def _untable(spec: dict) -> pd.DataFrame | pd.Series:
+    if spec["multi_index"]:
+        index = pd.MultiIndex.from_tuples(
+            [tuple(v) for v in spec["index"]], names=spec["index_names"]
+        )
+    else:
+        index = pd.Index(spec["index"], name=spec["index_names"][0])
+    frame = pd.DataFrame(spec["data"], index=index, columns=spec["columns"])
+    if not spec["data"]:
+        frame = pd.DataFrame(index=index, columns=spec["columns"])
+    frame = frame.astype(dict(zip(spec["columns"], spec["dtypes"], strict=True)))
+    return frame.iloc[:, 0] if spec["series"] else frame
+
+
 def _encode(fields: dict, path: str, datasets: dict, dropped: list[str], prefix: str) -> dict:
     """Describe ``fields`` in JSON; array fields go into ``datasets[path]``."""
     kinds: dict[str, dict] = {}
@@ -54,18 +92,23 @@ def _encode(fields: dict, path: str, datasets: dict, dropped: list[str], prefix:
         elif isinstance(value, np.ndarray) and value.dtype.kind in "biufU":
             arrays[key] = ([f"{key}_dim_{i}" for i in range(value.ndim)], value)
             kinds[key] = {"kind": "array"}
+        elif isinstance(value, tuple) and hasattr(value, "_fields"):
+            # A NamedTuple (``j_test``): its fields by name, restored with attribute access.
+            kinds[key] = {
+                "kind": "record",
+                "name": type(value).__name__,
+                "fields": _encode(
+                    value._asdict(), f"{path}/{key}", datasets, dropped, f"{prefix}{key}."
+                ),
+            }
         elif isinstance(value, list | tuple) and all(_json_scalar(v)[0] for v in value):
             kinds[key] = {
                 "kind": "json",
                 "value": [_json_scalar(v)[1] for v in value],
                 "tuple": isinstance(value, tuple),
             }
-        elif isinstance(value, pd.DataFrame | pd.Series):
-            kinds[key] = {
-                "kind": "pandas",
-                "series": isinstance(value, pd.Series),
-                "value": value.to_json(orient="split", double_precision=17),
-            }
+        elif isinstance(value, pd.DataFrame | pd.Series) and (table := _table(value)):
+            kinds[key] = table
         elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
             sub = f"{path}/{key}"
             kinds[key] = {
@@ -89,8 +132,10 @@ def _decode(kinds: dict, path: str, tree: xr.DataTree) -> dict:
         elif kind == "array":
             out[key] = np.asarray(tree[path].dataset[key].values)
         elif kind == "pandas":
-            typ = "series" if spec["series"] else "frame"
-            out[key] = pd.read_json(io.StringIO(spec["value"]), orient="split", typ=typ)
+            out[key] = _untable(spec)
+        elif kind == "record":
+            fields = _decode(spec["fields"], f"{path}/{key}", tree)
+            out[key] = collections.namedtuple(spec["name"], list(fields))(**fields)
         elif kind == "dict":
             out[key] = _decode(spec["fields"], f"{path}/{key}", tree)
     return out
