@@ -111,6 +111,7 @@ def plot_forest_compare(
     *,
     rng_key: Any = None,
     num_draws: int = 2000,
+    legend: bool = True,
     **kwargs: Any,
 ):
     """One ``arviz.plot_forest`` of Bayesian posteriors and frequentist results side by side.
@@ -130,6 +131,8 @@ def plot_forest_compare(
         Key for the asymptotic draws of the results (see :meth:`EstimationResult.to_arviz`).
     num_draws : int
         Draws per result when no model is a posterior.
+    legend : bool
+        Add a legend of the model labels (not with ``backend="none"``).
     **kwargs
         Passed to ``arviz.plot_forest`` (``var_names``, ``backend``, ``ci_probs``, ...).
 
@@ -179,7 +182,10 @@ def plot_forest_compare(
                 )
         trees[label] = model
     kwargs.setdefault("combined", True)
-    return az.plot_forest(trees, **kwargs)
+    collection = az.plot_forest(trees, **kwargs)
+    if legend and kwargs.get("backend") != "none":
+        collection.add_legend("model")
+    return collection
 
 
 def _split(rng_key: Any, num: int) -> list[Any]:
