@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._arviz import extra_groups, param_coords, param_dims, point_estimate_dataset, vcov_dataset
+from ._arviz import extra_groups, point_estimate_dataset, vcov_dataset
+from ._dims import param_coords, param_dims
 
 if TYPE_CHECKING:
     from ._result import EstimationResult

@@ -104,7 +104,7 @@ class EstimationResult:
                     f"dims names {unknown}, which are not in params {list(self.params)}"
                 )
         # Validates dims against the shapes and coords against the dimension lengths.
-        from ._arviz import param_coords, param_dims
+        from ._dims import param_coords, param_dims
 
         param_coords(self, param_dims(self), self.coords)
 
