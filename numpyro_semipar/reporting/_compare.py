@@ -16,9 +16,9 @@ __all__ = ["is_frequentist", "plot_forest_compare", "summary"]
 
 
 def is_frequentist(tree: xr.DataTree) -> bool:
-    """Whether ``tree`` came from :meth:`EstimationResult.to_arviz` (asymptotic draws)."""
-    return "posterior" in tree.children and (
-        tree["posterior"].attrs.get("inference") == "frequentist"
+    """Whether ``tree`` holds a frequentist result (from ``to_arviz`` or ``to_netcdf``)."""
+    return "point_estimate" in tree.children and (
+        tree["point_estimate"].attrs.get("inference") == "frequentist"
     )
 
 
@@ -61,7 +61,9 @@ def summary(
         point = data["point_estimate"].dataset
         names = [str(n) for n in point["parameter"].values]
         std_error = np.asarray(point["std_error"].values, dtype=np.float64)
-        sites = [v for v in point.data_vars if v != "std_error"]
+        # Sites in the order of the flat names (a file read back need not keep variable order).
+        order = {n.split("[", 1)[0]: i for i, n in reversed(list(enumerate(names)))}
+        sites = sorted((str(v) for v in point.data_vars if v != "std_error"), key=order.__getitem__)
         estimate = np.concatenate([np.ravel(point[v].values) for v in sites])
     else:
         raise TypeError(

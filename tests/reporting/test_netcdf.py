@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from numpyro_semipar.moments import JTest
-from numpyro_semipar.reporting import EstimationResult
+from numpyro_semipar.reporting import EstimationResult, summary
 
 
 def _result(cov="full"):
@@ -109,6 +109,8 @@ def test_file_is_a_plain_datatree_that_lists_what_was_not_saved(tmp_path):
         assert {"point_estimate", "vcov", "extra", "panel"} <= set(tree.children)
         assert tree.attrs["fields_not_saved"] == "plot_cdf"
         np.testing.assert_array_equal(tree["point_estimate"]["sigma"].values, 0.7)
+        # The frequentist summary reads the file as it reads a to_arviz tree.
+        pd.testing.assert_frame_equal(summary(tree), summary(_result()))
 
 
 def test_reading_a_foreign_file_is_a_clear_error(tmp_path):
