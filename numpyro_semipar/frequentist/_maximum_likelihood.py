@@ -175,7 +175,9 @@ class MaximumLikelihood:
         -------
         EstimationResult
             With ``params`` in the constrained space, ``cov`` of type ``self.cov_type``,
-            ``loglik`` (the maximised log-likelihood), ``nobs`` and convergence status.
+            ``loglik`` (the maximised log-likelihood), ``nobs`` and convergence status;
+            ``dims`` names the dimensions of sites drawn inside named plates by the plate, as
+            ``arviz.from_numpyro`` does.
         """
         with float64():
             model_args = jax.tree.map(_as_float64, model_args)
@@ -242,6 +244,8 @@ class MaximumLikelihood:
                     "gradient_norm": mode.gradient_norm,
                     "observed_sites": problem.observed_sites,
                 },
+                # Plate names as dimension names, as arviz.from_numpyro gives them.
+                dims=problem.dims or None,
             )
 
 

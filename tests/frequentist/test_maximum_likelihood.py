@@ -241,3 +241,23 @@ def test_find_mode_without_curvature():
     assert result.converged
     np.testing.assert_allclose(result.position["beta"], reference.position["beta"])
     assert np.all(np.isnan(result.hessian)) and np.all(np.isnan(result.covariance))
+
+
+def test_plate_names_become_dimension_names_as_in_arviz():
+    # ``beta`` drawn inside a plate: its dimension is the plate's name, as arviz.from_numpyro
+    # names it; ``sigma`` (no plate) has no dimension.
+    def plated(x, y=None):
+        with numpyro.plate("regressor", x.shape[1]):
+            beta = numpyro.sample("beta", dist.Normal(0.0, 10.0))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+        with numpyro.plate("obs", x.shape[0]):
+            numpyro.sample("y", dist.Normal(x @ beta, sigma), obs=y)
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 2))
+    y = x @ np.array([1.0, -1.0]) + rng.normal(size=50)
+    result = MaximumLikelihood(plated, optimizer="scipy").fit(x, y)
+    assert result.dims == {"beta": ("regressor",)}
+    tree = result.to_arviz(jax.random.key(0), num_draws=5)
+    assert tree.posterior["beta"].dims == ("chain", "draw", "regressor")
+    assert tree.posterior["sigma"].dims == ("chain", "draw")
