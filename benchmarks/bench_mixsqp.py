@@ -145,7 +145,7 @@ def worker(args) -> None:
         rank = None
 
         def solve(x, low_rank=None):
-            return em(x, max_iter=args.em_iter, tol=0.0, warn=False)
+            return em(x, max_steps=args.em_iter, tol=0.0, warn=False)
 
     t0 = time.perf_counter()
     res = jax.block_until_ready(solve(log_lik))

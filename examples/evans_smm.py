@@ -131,9 +131,9 @@ def main(argv=None):
         return bin_shares(x, edges, bandwidth=args.bandwidth)
 
     names4 = ["[0,220)", "[220,320)", "[320,430)", "[430,450]"]
-    smm4s = SMM(simulate, smooth4, draws, error="percent", moment_names=names4)
+    smm4s = SMM(simulate, smooth4, draws, error="percent", moment_names=names4, progress_bar=False)
     starts = [start, {"mu": 360.0, "sigma": 45.0}, {"mu": 360.0, "sigma": 100.0}]
-    res4 = smm4s.fit(scores, starts, bounds=positive, progress_bar=False)
+    res4 = smm4s.fit(scores, starts, bounds=positive)
     print(f"4 smoothed bins (h = {args.bandwidth:g}), W = I, from three starts:")
     print(res4.starts.round(5).to_string())
     print("Two local minima (sigma near 47 and near 93); the multi-start keeps the lower one.")

@@ -44,7 +44,7 @@ def main(argv=None):
     y = x @ np.array([1.0, -0.5, 2.0]) + (0.5 + np.abs(x[:, 2])) * rng.normal(size=n)
 
     print("Gaussian linear regression, robust (sandwich) covariance")
-    result = MaximumLikelihood(linear, covariance="sandwich").fit(x, y)
+    result = MaximumLikelihood(linear, cov_type="sandwich").fit(x, y)
     print(result.summary())
     ols = sm.OLS(y, x).fit(cov_type="HC0")
     gap = np.max(np.abs(result.params["beta"] - ols.params))

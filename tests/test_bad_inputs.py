@@ -118,7 +118,7 @@ NPMLE = [
     ),
     Warns(
         "em-not-converged",
-        lambda: em(LL, max_iter=1),
+        lambda: em(LL, max_steps=1),
         ConvergenceWarning,
         r"em did not converge: maximum number of iterations reached .*\(1 steps\), KKT "
         r"residual 0\.\d+ \(tol 1e-06\)",
@@ -280,7 +280,9 @@ REPORTING = [
     ),
     Warns(
         "result-indefinite-covariance-to-arviz",
-        lambda: EstimationResult(PARAMS, np.array([[1.0, 2.0], [2.0, 1.0]]), "X").to_arviz(50),
+        lambda: EstimationResult(PARAMS, np.array([[1.0, 2.0], [2.0, 1.0]]), "X").to_arviz(
+            num_draws=50
+        ),
         UserWarning,
         r"cov is not positive semi-definite: smallest eigenvalue -1 \(largest 3\)",
     ),

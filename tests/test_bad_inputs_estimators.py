@@ -111,9 +111,9 @@ SMM_CASES = [
     ),
     Raises(
         "smm-covariance-unknown",
-        lambda: smm().fit(SMM_DATA, START, covariance="robust"),
+        lambda: smm().fit(SMM_DATA, START, cov_type="robust"),
         ValueError,
-        r"covariance must be 'sandwich' or 'optimal', got 'robust'",
+        r"cov_type must be 'sandwich' or 'optimal', got 'robust'",
     ),
     Raises(
         "smm-weight-indefinite",
@@ -214,15 +214,15 @@ ML_CASES = [
     ),
     Raises(
         "ml-covariance-unknown",
-        lambda: MaximumLikelihood(normal_model, covariance="robust"),
+        lambda: MaximumLikelihood(normal_model, cov_type="robust"),
         ValueError,
-        r"covariance must be one of .* got 'robust'",
+        r"cov_type must be one of .* got 'robust'",
     ),
     Raises(
         "covariance-from-scores-kind",
         lambda: covariance_from_scores(np.eye(2), None, "hc3", ["a", "b"]),
         ValueError,
-        r"covariance must be one of .* got 'hc3'",
+        r"cov_type must be one of .* got 'hc3'",
     ),
 ]
 

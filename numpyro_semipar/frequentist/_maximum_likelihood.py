@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._deprecation import renamed_arguments
 from .._warnings import IdentificationWarning
 from .._x64 import float64
 from ..reporting import EstimationResult
@@ -21,8 +22,9 @@ __all__ = ["MaximumLikelihood", "covariance_from_scores"]
 _COVARIANCES = ("hessian", "sandwich", "opg")
 
 
+@renamed_arguments(kind="cov_type")
 def covariance_from_scores(
-    hessian: np.ndarray, scores: np.ndarray | None, kind: str, names: list[str]
+    hessian: np.ndarray, scores: np.ndarray | None, cov_type: str, names: list[str]
 ) -> np.ndarray:
     """Covariance of an M-estimator from its Hessian and per-observation scores.
 
@@ -32,7 +34,7 @@ def covariance_from_scores(
         Hessian of the total log-likelihood at the estimate.
     scores : array of shape (n, k) or None
         Per-observation scores (needed for ``"sandwich"`` and ``"opg"``).
-    kind : {"hessian", "sandwich", "opg"}
+    cov_type : {"hessian", "sandwich", "opg"}
         ``inv(-H)``; ``inv(H) (SᵀS) inv(H)`` (robust, HC0 for linear regression); or
         ``inv(SᵀS)``.
     names : list of str
@@ -43,8 +45,8 @@ def covariance_from_scores(
     array of shape (k, k)
         The covariance; NaN rows/columns for unidentified parameters (with a warning).
     """
-    if kind not in _COVARIANCES:
-        raise ValueError(f"covariance must be one of {_COVARIANCES}, got {kind!r}")
+    if cov_type not in _COVARIANCES:
+        raise ValueError(f"cov_type must be one of {_COVARIANCES}, got {cov_type!r}")
     information = -np.asarray(hessian)
     evals = np.linalg.eigvalsh((information + information.T) / 2.0)
     if evals.size and evals.min() < -1e-8 * max(abs(evals).max(), 1.0):
@@ -63,10 +65,10 @@ def covariance_from_scores(
             IdentificationWarning,
             stacklevel=3,
         )
-    if kind == "hessian":
+    if cov_type == "hessian":
         return bread
     meat = np.asarray(scores).T @ np.asarray(scores)
-    if kind == "opg":
+    if cov_type == "opg":
         cov, bad = inverse_information(meat, names)
         if bad and not unidentified:
             warnings.warn(
@@ -90,7 +92,7 @@ class MaximumLikelihood:
     ----------
     model : callable
         A NumPyro model.
-    covariance : {"hessian", "sandwich", "opg"}
+    cov_type : {"hessian", "sandwich", "opg"}
         ``"hessian"``: inverse observed information; ``"sandwich"``: robust
         ``H⁻¹(SᵀS)H⁻¹`` from per-observation scores (HC0 for a linear regression); ``"opg"``:
         inverse outer product of the scores.
@@ -124,11 +126,12 @@ class MaximumLikelihood:
     >>> result.summary()  # doctest: +SKIP
     """
 
+    @renamed_arguments(covariance="cov_type")
     def __init__(
         self,
         model: Callable,
         *,
-        covariance: str = "hessian",
+        cov_type: str = "hessian",
         map: bool = False,  # noqa: A002 - the issue's name for posterior-mode finding
         rtol: float = 1e-10,
         atol: float = 1e-10,
@@ -137,10 +140,10 @@ class MaximumLikelihood:
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be a NumPyro model (callable), got {type(model).__name__}")
-        if covariance not in _COVARIANCES:
-            raise ValueError(f"covariance must be one of {_COVARIANCES}, got {covariance!r}")
+        if cov_type not in _COVARIANCES:
+            raise ValueError(f"cov_type must be one of {_COVARIANCES}, got {cov_type!r}")
         self.model = model
-        self.covariance = covariance
+        self.cov_type = cov_type
         self.map = bool(map)
         check_optimizer(optimizer)
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
@@ -162,13 +165,19 @@ class MaximumLikelihood:
         init_params : dict, optional
             Starting values by site name (constrained space). Default: the prior medians.
         rng_key : jax.random key, optional
-            Only used to trace the model (for sites that draw random numbers).
+            Key for tracing the model and for the default start (NumPyro's
+            ``init_to_median`` draws 15 prior samples). Without one the fit uses
+            ``jax.random.key(0)``, deliberately: the same call gives the same start and the
+            same result (as in statsmodels); the estimate depends on the key only through the
+            start, i.e. within the solver tolerance. Pass a key to vary the start.
 
         Returns
         -------
         EstimationResult
-            With ``params`` in the constrained space, ``cov`` of type ``self.covariance``,
-            ``loglik`` (the maximised log-likelihood), ``nobs`` and convergence status.
+            With ``params`` in the constrained space, ``cov`` of type ``self.cov_type``,
+            ``loglik`` (the maximised log-likelihood), ``nobs`` and convergence status;
+            ``dims`` names the dimensions of sites drawn inside named plates by the plate, as
+            ``arviz.from_numpyro`` does.
         """
         with float64():
             model_args = jax.tree.map(_as_float64, model_args)
@@ -212,9 +221,9 @@ class MaximumLikelihood:
             # Jitted: eager jax.hessian/jacfwd dispatch (and compile) every primitive one by one.
             hessian = np.asarray(jax.jit(jax.hessian(problem.loglik))(theta))
             scores = None
-            if self.covariance != "hessian":
+            if self.cov_type != "hessian":
                 scores = np.asarray(jax.jit(jax.jacfwd(problem.pointwise_loglik))(theta))
-            cov = covariance_from_scores(hessian, scores, self.covariance, names)
+            cov = covariance_from_scores(hessian, scores, self.cov_type, names)
             return EstimationResult(
                 params=problem.layout.unravel_numpy(theta),
                 cov=cov,
@@ -226,7 +235,7 @@ class MaximumLikelihood:
                 objective_name=(
                     "negative mean log posterior" if self.map else "negative mean log-likelihood"
                 ),
-                cov_type=self.covariance,
+                cov_type=self.cov_type,
                 message=mode.message,
                 num_iter=mode.num_steps,
                 extra={
@@ -235,6 +244,8 @@ class MaximumLikelihood:
                     "gradient_norm": mode.gradient_norm,
                     "observed_sites": problem.observed_sites,
                 },
+                # Plate names as dimension names, as arviz.from_numpyro gives them.
+                dims=problem.dims or None,
             )
 
 

@@ -44,6 +44,9 @@ class ModelLikelihood(NamedTuple):
         Number of observations (length of the per-observation vector).
     observed_sites : list of str
         Names of the observed sites.
+    dims : dict of str to tuple of str
+        Dimension names of the latent sites that sit in named plates (as ``arviz.from_numpyro``
+        names them: the plate's name, ``{site}_dim_{i}`` for the other dimensions).
     """
 
     layout: ParamLayout
@@ -54,6 +57,20 @@ class ModelLikelihood(NamedTuple):
     pointwise_loglik: Callable
     nobs: int
     observed_sites: list[str]
+    dims: dict[str, tuple[str, ...]] | None = None
+
+
+def plate_dims(name: str, site: dict, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """Dimension names of a site from its plates, or None when it sits in no plate."""
+    event_dim = site["fn"].event_dim if site["type"] == "sample" else 0
+    batch_ndim = len(shape) - event_dim
+    names: list[str | None] = [None] * len(shape)
+    for frame in site.get("cond_indep_stack", []):
+        if frame.dim is not None and -batch_ndim <= frame.dim < 0:
+            names[batch_ndim + frame.dim] = frame.name
+    if all(n is None for n in names):
+        return None
+    return tuple(n if n is not None else f"{name}_dim_{i}" for i, n in enumerate(names))
 
 
 def _site_log_prob(site) -> jax.Array:
@@ -249,4 +266,9 @@ def model_likelihood(
         pointwise_loglik=pointwise_loglik,
         nobs=int(nobs),
         observed_sites=observed,
+        dims={
+            name: dims
+            for name, shape in zip(layout.names, layout.shapes, strict=True)
+            if (dims := plate_dims(name, latent[name], shape)) is not None
+        },
     )

@@ -144,6 +144,9 @@ class ProfileMLE:
         starts several times faster. ``"auto"`` uses ``"host"`` for :meth:`fit` when
         ``n·m·k`` (the size of the log-likelihood's Jacobian) is at most 2e7, and
         ``"compiled"`` for larger problems and for :meth:`fit_batch`.
+    progress_bar : bool
+        Show a tqdm bar over the data sets in :meth:`fit_batch` (off when the ``CI``
+        environment variable is set), as NumPyro's ``MCMC(progress_bar=...)``.
 
     Notes
     -----
@@ -171,6 +174,7 @@ class ProfileMLE:
         gradient_tol: float = 1e-5,
         row_chunk: int | str | None = "auto",
         engine: str = "auto",
+        progress_bar: bool = True,
     ) -> None:
         if cov_type not in _COV_TYPES:
             raise ValueError(f"cov_type must be one of {_COV_TYPES}, got {cov_type!r}")
@@ -189,6 +193,7 @@ class ProfileMLE:
         self.gradient_tol = gradient_tol
         self.row_chunk = row_chunk
         self.engine = engine
+        self.progress_bar = bool(progress_bar)
 
     def _prepare(self, model, data, first_data, name="data"):
         problem, start = setup_problem(model)
@@ -248,7 +253,7 @@ class ProfileMLE:
         }
 
     def fit_batch(
-        self, model: Any, data: Any, *, progress_bar: bool = False
+        self, model: Any, data: Any, *, progress_bar: bool | None = None
     ) -> list[EstimationResult]:
         """Fit many data sets of one shape, e.g. for a Monte Carlo.
 
@@ -263,14 +268,24 @@ class ProfileMLE:
             The common starting point.
         data : pytree
             Data sets stacked along a new leading axis of every leaf.
-        progress_bar : bool
-            Show a tqdm bar over the data sets (off when the ``CI`` variable is set).
+        progress_bar : bool, optional
+            Deprecated: pass ``progress_bar`` to the constructor. When given, it overrides the
+            constructor's setting for this call, with a ``DeprecationWarning``.
 
         Returns
         -------
         list of EstimationResult
             One result per data set, as from :meth:`fit`.
         """
+        if progress_bar is None:
+            progress_bar = self.progress_bar
+        else:
+            warnings.warn(
+                "ProfileMLE.fit_batch(progress_bar=...) is deprecated and will be removed in the "
+                "next release: use ProfileMLE(..., progress_bar=...) instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         with float64():
             data = _as_float64(data)
             first = jax.tree.map(lambda x: x[0], data)

@@ -7,6 +7,7 @@ See :class:`SMM`. The building blocks (draws, smoothing, weighting, covariance) 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import find_nan
+from .._deprecation import renamed_arguments
 from .._params import param_layout
 from .._x64 import float64
 from ..moments._callback import CallbackSimulator
@@ -60,6 +62,9 @@ class SMM:
         Solver tolerances.
     max_steps : int
         Solver iteration limit.
+    progress_bar : bool
+        Show a tqdm bar over multiple starts in :meth:`fit` (off when the ``CI`` environment
+        variable is set), as NumPyro's ``MCMC(progress_bar=...)``.
 
     Notes
     -----
@@ -105,6 +110,7 @@ class SMM:
         rtol: float = 1e-10,
         atol: float = 1e-12,
         max_steps: int = 2000,
+        progress_bar: bool = True,
     ) -> None:
         if not callable(simulate):
             raise TypeError(f"simulate must be callable, got {type(simulate).__name__}")
@@ -124,6 +130,7 @@ class SMM:
         self.optimizer = optimizer
         self.callback = isinstance(simulate, CallbackSimulator)
         self.rtol, self.atol, self.max_steps = rtol, atol, int(max_steps)
+        self.progress_bar = bool(progress_bar)
         self._compiled: dict[tuple, dict[str, Callable]] = {}
         self._data_moments = None
         self._num_obs = None
@@ -323,6 +330,7 @@ class SMM:
         return layout.unravel_numpy(se)
 
     # -- estimation ----------------------------------------------------------------------
+    @renamed_arguments(covariance="cov_type", max_iterations="max_weight_updates")
     def fit(
         self,
         data: Any,
@@ -331,12 +339,12 @@ class SMM:
         weighting: str | Any = "identity",
         bounds=None,
         omega: str | Callable = "simulated",
-        covariance: str | None = None,
+        cov_type: str | None = None,
         rng_key: jax.Array | None = None,
         num_bootstrap: int = 500,
-        max_iterations: int = 20,
+        max_weight_updates: int = 20,
         covariance_draws: Any = None,
-        progress_bar: bool = True,
+        progress_bar: bool | None = None,
     ) -> EstimationResult:
         """Estimate θ by minimising ``g(θ)ᵀ W g(θ)``.
 
@@ -361,23 +369,25 @@ class SMM:
             first-step estimate (default), Evans' uncentered version, a bootstrap of the data
             (needs ``rng_key``), or a function ``data -> (N, R)`` of per-observation influence
             contributions of the data moments.
-        covariance : {"sandwich", "optimal"}, optional
+        cov_type : {"sandwich", "optimal"}, optional
             Covariance form; by default ``"optimal"`` for estimated optimal weights with a
             centered Ω̂ and ``"sandwich"`` otherwise. Both include 1 + N/(S N_s).
         rng_key : jax.Array, optional
             Key for ``omega="bootstrap"``.
         num_bootstrap : int
             Bootstrap resamples.
-        max_iterations : int
-            Iteration limit for ``weighting="iterated"``.
+        max_weight_updates : int
+            Most re-estimations of the weighting matrix for ``weighting="iterated"`` (each
+            followed by a full minimisation; not a solver step limit, see ``max_steps``).
         covariance_draws : array or pytree, optional
             Separate, larger set of draws (leading axis S_c) used only to estimate the moment
             covariance Σ (for the optimal weight, the covariance and the J-test). With few
             simulations (S = 10, say) the estimate from the S estimation draws is noisy (its
             variance has S - 1 degrees of freedom) and Wald intervals under-cover; the
             simulation factor still uses the S estimation draws.
-        progress_bar : bool
-            Show a tqdm bar over multiple starts (off when the ``CI`` variable is set).
+        progress_bar : bool, optional
+            Deprecated: pass ``progress_bar`` to the constructor. When given, it overrides the
+            constructor's setting for this fit, with a ``DeprecationWarning``.
 
         Returns
         -------
@@ -406,14 +416,25 @@ class SMM:
             )
         if isinstance(omega, str) and omega not in _OMEGAS:
             raise ValueError(f"omega must be one of {_OMEGAS} or a callable, got {omega!r}")
-        if covariance not in (None, "sandwich", "optimal"):
-            raise ValueError(f"covariance must be 'sandwich' or 'optimal', got {covariance!r}")
+        if cov_type not in (None, "sandwich", "optimal"):
+            raise ValueError(f"cov_type must be 'sandwich' or 'optimal', got {cov_type!r}")
+        if int(max_weight_updates) < 1:
+            raise ValueError(f"max_weight_updates must be at least 1, got {max_weight_updates}")
+        if progress_bar is None:
+            progress_bar = self.progress_bar
+        else:
+            warnings.warn(
+                f"{type(self).__name__}.fit(progress_bar=...) is deprecated and will be removed "
+                f"in the next release: use {type(self).__name__}(..., progress_bar=...) instead",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         if omega == "bootstrap" and rng_key is None:
             raise ValueError("omega='bootstrap' needs rng_key")
         with float64():
             return fit_smm(
-                self, data, starts, layout, weighting, bounds, omega, covariance, rng_key,
-                num_bootstrap, max_iterations, covariance_draws, progress_bar,
+                self, data, starts, layout, weighting, bounds, omega, cov_type, rng_key,
+                num_bootstrap, int(max_weight_updates), covariance_draws, progress_bar,
             )  # fmt: skip
 
     def _num_sim_obs(self, layout, params) -> int:

@@ -37,7 +37,7 @@ __all__ = ["fit_smm"]
 
 
 def fit_smm(smm, data, starts, layout, weighting, bounds, omega, covariance, rng_key,
-            num_bootstrap, max_iterations, covariance_draws, progress_bar):  # fmt: skip
+            num_bootstrap, max_weight_updates, covariance_draws, progress_bar):  # fmt: skip
     """Run the stages of an SMM fit and assemble the result (arguments validated by ``fit``)."""
     data = float64_tree(data)
     cov_draws = None
@@ -96,7 +96,7 @@ def fit_smm(smm, data, starts, layout, weighting, bounds, omega, covariance, rng
     stages = [best]
     if estimated and not exact:
         needs_first = data_omega is None
-        rounds = 1 if weighting != "iterated" else max_iterations
+        rounds = 1 if weighting != "iterated" else max_weight_updates
         for _ in range(rounds):
             if needs_first:
                 weight = _estimated_weight(weighting, omega_at(best), names)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._deprecation import renamed_arguments
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ._mixsqp import envelope_tangent
@@ -84,12 +85,13 @@ def _em_solve_jvp(max_iter, tol, primals, tangents):
     return out, (jnp.zeros_like(out[0]), dvalue, int_zero, int_zero, jnp.zeros_like(out[4]))
 
 
+@renamed_arguments(max_iter="max_steps")
 def em(
     log_lik,
     weights=None,
     *,
     init_weights=None,
-    max_iter: int = 1000,
+    max_steps: int = 1000,
     tol: float = 1e-6,
     warn: bool = True,
 ) -> MixSQPResult:
@@ -115,7 +117,7 @@ def em(
         Starting weights; zero entries stay zero. Default: uniform over the grid points with
         positive likelihood for some row, which also replaces a start that gives some
         positively weighted row zero likelihood.
-    max_iter : int
+    max_steps : int
         Maximum number of EM steps.
     tol : float
         Stop when the dual gap ``max_j d_j - 1`` is at most this.
@@ -136,7 +138,7 @@ def em(
     n, m, traced = check_problem(log_lik, weights, init_weights)
     with float64():
         ll, w, init = problem_arrays(log_lik, weights, init_weights)
-        p, loglik, num_iter, status, kkt = _em_solve(ll, w, init, int(max_iter), float(tol))
+        p, loglik, num_iter, status, kkt = _em_solve(ll, w, init, int(max_steps), float(tol))
         result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
     if warn and not traced and not bool(result.converged):
         warnings.warn(

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from .._deprecation import renamed_arguments
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ._derivatives import active_support, optimal_value, weights_tangent
@@ -155,14 +156,15 @@ def _resolve_rank(low_rank, log_lik, weights, tol_svd, traced: bool) -> int:
     )
 
 
+@renamed_arguments(max_iter="max_steps", max_iter_activeset="max_active_set_steps")
 def mixsqp(
     log_lik,
     weights=None,
     *,
     init_weights=None,
     tol: float = 1e-8,
-    max_iter: int = 1000,
-    max_iter_activeset: int | None = None,
+    max_steps: int = 1000,
+    max_active_set_steps: int | None = None,
     num_em_iter: int = 10,
     tol_activeset: float = 1e-10,
     zero_threshold_solution: float = 1e-8,
@@ -207,9 +209,9 @@ def mixsqp(
         also replaces a start that gives some positively weighted row zero likelihood.
     tol : float
         Convergence tolerance on the KKT residual (R ``convtol.sqp``).
-    max_iter : int
+    max_steps : int
         Maximum number of SQP iterations (R ``maxiter.sqp``).
-    max_iter_activeset : int, optional
+    max_active_set_steps : int, optional
         Maximum active-set iterations per QP. Default ``m + 1`` (R uses ``min(20, m + 1)``;
         solving each QP fully costs O(m^3) but saves passes over the n x m matrix).
     num_em_iter : int
@@ -278,8 +280,8 @@ def mixsqp(
     config = _Config(
         sqp_options(
             m,
-            max_iter=max_iter,
-            max_iter_activeset=max_iter_activeset,
+            max_iter=max_steps,
+            max_iter_activeset=max_active_set_steps,
             num_em_iter=num_em_iter,
             tol=tol,
             tol_activeset=tol_activeset,

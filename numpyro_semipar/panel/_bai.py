@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._deprecation import renamed_arguments
 from ._pca import annihilator, principal_factors
 
 __all__ = [
@@ -65,8 +66,9 @@ def pooled_ols(y, x):
     return _regress_given_factors(y, x, jnp.zeros((y.shape[1], 0), dtype=y.dtype))
 
 
-@partial(jax.jit, static_argnames=("num_factors", "max_iter"))
-def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int = 2000) -> BaiFit:
+@renamed_arguments(max_iter="max_steps")
+@partial(jax.jit, static_argnames=("num_factors", "max_steps"))
+def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_steps: int = 2000) -> BaiFit:
     """Alternate principal components for F and least squares for beta (Bai 2009).
 
     Parameters
@@ -79,7 +81,7 @@ def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int =
         Number of factors ``R``.
     tol : float
         Stop when ``max |beta_new - beta| <= tol * (1 + max |beta|)``.
-    max_iter : int
+    max_steps : int
         Largest number of iterations.
 
     Returns
@@ -97,7 +99,7 @@ def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_iter: int =
 
     def cond(state):
         _, it, change = state
-        return (it < max_iter) & (change > 0.0)
+        return (it < max_steps) & (change > 0.0)
 
     def body(state):
         beta, it, _ = state
@@ -313,7 +315,7 @@ def bai_fit_effects(
     num_factors: int,
     effects: str = "none",
     tol: float = 1e-9,
-    max_iter: int = 5000,
+    max_steps: int = 5000,
 ) -> EffectsFit:
     """Bai (2009) iterations with additive effects on a panel with missing cells.
 
@@ -341,7 +343,7 @@ def bai_fit_effects(
     tol : float
         Stop when the changes of ``β`` and of the fitted effects-plus-factors part are both below
         ``tol * (1 + max |current value|)``.
-    max_iter : int
+    max_steps : int
         Largest number of iterations.
 
     Returns
@@ -358,13 +360,13 @@ def bai_fit_effects(
         time_flag,
         tol,
         num_factors=num_factors,
-        max_iter=max_iter,
+        max_steps=max_steps,
     )
 
 
-@partial(jax.jit, static_argnames=("num_factors", "max_iter"))
+@partial(jax.jit, static_argnames=("num_factors", "max_steps"))
 def _bai_fit_effects(
-    y, x, observed, beta0, unit_flag, time_flag, tol, *, num_factors, max_iter
+    y, x, observed, beta0, unit_flag, time_flag, tol, *, num_factors, max_steps
 ) -> EffectsFit:
     y = jnp.where(observed, y, 0.0)
     x = jnp.where(observed[..., None], x, 0.0)
@@ -388,7 +390,7 @@ def _bai_fit_effects(
 
     def cond(state):
         _, _, it, gap = state
-        return (it < max_iter) & (gap > 0.0)
+        return (it < max_steps) & (gap > 0.0)
 
     def body(state):
         beta, fitted, it, _ = state

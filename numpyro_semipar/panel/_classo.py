@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecation import renamed_arguments
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
@@ -114,7 +115,7 @@ class CLasso:
     dynamic : bool
         The regressors include lagged ``y``: correct the post-Lasso estimates by the
         split-panel jackknife ``2α̂ - (α̂₁ + α̂₂)/2`` (halves in time, groups held fixed).
-    max_iter : int
+    max_steps : int
         Largest number of outer iterations (SSP use 80).
     tol : float
         Convergence tolerance on the relative L1 change of ``α`` and ``β`` (SSP use 1e-4).
@@ -127,6 +128,7 @@ class CLasso:
     >>> result.group_coefficients, result.groups  # doctest: +SKIP
     """
 
+    @renamed_arguments(max_iter="max_steps")
     def __init__(
         self,
         num_groups: int | str = "ic",
@@ -134,7 +136,7 @@ class CLasso:
         c: float | Sequence[float] | None = None,
         max_groups: int = 5,
         dynamic: bool = False,
-        max_iter: int = 80,
+        max_steps: int = 80,
         tol: float = 1e-4,
         progress_bar: bool = True,
     ) -> None:
@@ -142,7 +144,7 @@ class CLasso:
         self.c = c
         self.max_groups = int(max_groups)
         self.dynamic = bool(dynamic)
-        self.max_iter = int(max_iter)
+        self.max_steps = int(max_steps)
         self.tol = float(tol)
         self.progress_bar = progress_bar
 
@@ -195,7 +197,9 @@ class CLasso:
         rows, fits = [], {}
         multi = len(ks) * len(cs) > 1
         with progress(
-            total=sum(self.max_iter for k in ks if k > 1), desc="C-Lasso", enabled=self.progress_bar
+            total=sum(self.max_steps for k in ks if k > 1),
+            desc="C-Lasso",
+            enabled=self.progress_bar,
         ) as bar:
             for k in ks:
                 if k == 1:
@@ -215,7 +219,7 @@ class CLasso:
                     centres,
                     lams / n,
                     num_factors=0,
-                    max_iter=self.max_iter,
+                    max_iter=self.max_steps,
                     tol=self.tol,
                     bar=bar,
                     padded_groups=max(ks),
@@ -264,7 +268,7 @@ class CLasso:
         cov = permute_blocks(cov, order, p)
         if not converged:
             warnings.warn(
-                f"C-Lasso did not converge in {self.max_iter} outer iterations (num_groups={k}, "
+                f"C-Lasso did not converge in {self.max_steps} outer iterations (num_groups={k}, "
                 f"c={fit[3]:.3g}); relative change above tol={self.tol}",
                 ConvergenceWarning,
                 stacklevel=3,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._deprecation import renamed_arguments
 from ._pca import annihilator, principal_factors
 
 __all__ = [
@@ -54,7 +55,8 @@ def _profiled_alpha(q, b_sum, q_sum_inv, delta):
     return q_sum_inv @ (b_sum - jnp.sum(_matvec(q, delta), axis=0))
 
 
-def solve_block(q, b, weights, penalty, delta0, lipschitz, *, tol=1e-10, max_iter=2000):
+@renamed_arguments(max_iter="max_steps")
+def solve_block(q, b, weights, penalty, delta0, lipschitz, *, tol=1e-10, max_steps=2000):
     """Solve one C-Lasso block problem by FISTA with adaptive restart.
 
     Parameters
@@ -71,7 +73,7 @@ def solve_block(q, b, weights, penalty, delta0, lipschitz, *, tol=1e-10, max_ite
         Warm start for ``delta_i = beta_i - alpha_k``.
     lipschitz : array of shape (N,)
         ``2 λ_max(q_i)``; the step metric ``diag(L_i)`` majorises the profiled Hessian.
-    tol, max_iter
+    tol, max_steps
         Stop when ``max |delta_new - delta| <= tol * (1 + max |delta|)``.
 
     Returns
@@ -92,7 +94,7 @@ def solve_block(q, b, weights, penalty, delta0, lipschitz, *, tol=1e-10, max_ite
 
     def cond(state):
         _, _, _, it, change = state
-        return (it < max_iter) & (change > 0.0)
+        return (it < max_steps) & (change > 0.0)
 
     def body(state):
         delta, z, t, it, _ = state
@@ -182,7 +184,7 @@ def _moments(y, x, factors):
     return q, b
 
 
-def _sweep(state: CLassoState, q, b, penalty, block_tol, block_max_iter):
+def _sweep(state: CLassoState, q, b, penalty, block_tol, block_max_steps):
     rows = jnp.arange(state.alpha.shape[0])[:, None]
     lipschitz = 2.0 * jnp.linalg.eigvalsh(q)[:, -1]
     lipschitz = jnp.maximum(lipschitz, 1e-12 * jnp.max(lipschitz))
@@ -193,7 +195,7 @@ def _sweep(state: CLassoState, q, b, penalty, block_tol, block_max_iter):
         others = (rows != k) & (rows < state.num_groups)
         weights = jnp.prod(jnp.where(others, norms, 1.0), axis=0)
         dk, ak, _ = solve_block(
-            q, b, weights, penalty, delta[k], lipschitz, tol=block_tol, max_iter=block_max_iter
+            q, b, weights, penalty, delta[k], lipschitz, tol=block_tol, max_steps=block_max_steps
         )
         return alpha.at[k].set(ak), delta.at[k].set(dk)
 
@@ -204,7 +206,8 @@ def _relative_l1(new, old):
     return jnp.sum(jnp.abs(new - old)) / jnp.maximum(jnp.sum(jnp.abs(old)), 1e-300)
 
 
-@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_iter"))
+@renamed_arguments(block_max_iter="block_max_steps")
+@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps"))
 def classo_run(
     state: CLassoState,
     y,
@@ -215,7 +218,7 @@ def classo_run(
     num_steps: int,
     tol: float = 1e-4,
     block_tol: float = 1e-10,
-    block_max_iter: int = 2000,
+    block_max_steps: int = 2000,
 ) -> CLassoState:
     """Run up to ``num_steps`` outer iterations, stopping early at convergence.
 
@@ -236,7 +239,7 @@ def classo_run(
         ``R``; ``0`` for the SSP panel with unit fixed effects.
     num_steps : int
         Largest number of outer iterations in this call.
-    tol, block_tol, block_max_iter
+    tol, block_tol, block_max_steps
         Outer and block-step tolerances.
 
     Returns
@@ -253,7 +256,7 @@ def classo_run(
     def body(carry):
         s, steps = carry
         q, b = fixed if num_factors == 0 else _moments(y, x, s.factors)
-        alpha, delta = _sweep(s, q, b, penalty, block_tol, block_max_iter)
+        alpha, delta = _sweep(s, q, b, penalty, block_tol, block_max_steps)
         # Only active rows count (padding rows never change and would dilute the change).
         active = (jnp.arange(alpha.shape[0]) < s.num_groups)[:, None]
         beta_old = jnp.where(active[..., None], s.alpha[:, None, :] + s.delta, 0.0)

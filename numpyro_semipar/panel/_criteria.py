@@ -232,7 +232,7 @@ def ahn_horenstein(matrix, max_factors: int = 8) -> pd.DataFrame:
     return table
 
 
-def onatski(matrix, max_factors: int = 8, *, max_iter: int = 100) -> int:
+def onatski(matrix, max_factors: int = 8, *, max_steps: int = 100) -> int:
     """Onatski's (2010) edge-distribution estimator of the number of factors.
 
     Iterates: regress ``λ_j, …, λ_{j+4}`` on a constant and ``(j-1)^{2/3}, …, (j+3)^{2/3}``
@@ -246,7 +246,7 @@ def onatski(matrix, max_factors: int = 8, *, max_iter: int = 100) -> int:
         Data or residuals.
     max_factors : int
         Largest number of factors (needs ``max_factors + 5 <= min(N, T)``).
-    max_iter : int
+    max_steps : int
         Largest number of iterations.
 
     Returns
@@ -258,7 +258,7 @@ def onatski(matrix, max_factors: int = 8, *, max_iter: int = 100) -> int:
     kmax = _check_max_factors(max_factors, lam.size, 5, "onatski")
     gaps = lam[:kmax] - lam[1 : kmax + 1]  # gaps[i - 1] = λ_i - λ_{i+1}
     j, previous = kmax + 1, None
-    for _ in range(int(max_iter)):
+    for _ in range(int(max_steps)):
         idx = np.arange(j, j + 5)  # 1-based eigenvalue indices j..j+4
         slope = np.polyfit((idx - 1.0) ** (2.0 / 3.0), lam[idx - 1], 1)[0]
         delta = 2.0 * abs(slope)

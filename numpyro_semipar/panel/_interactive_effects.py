@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._deprecation import renamed_arguments
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
@@ -51,7 +52,7 @@ def fit_multistart(
     num_starts: int,
     rng_key,
     tol: float,
-    max_iter: int,
+    max_steps: int,
     pooled=None,
 ) -> EffectsFit:
     """Bai's iterations from several starts; returns the fit with the smallest SSR.
@@ -94,7 +95,7 @@ def fit_multistart(
             num_factors=num_factors,
             effects=effects,
             tol=tol,
-            max_iter=max_iter,
+            max_steps=max_steps,
         )
         if best is None or float(fit.ssr) < float(best.ssr) - 1e-10 * float(best.ssr):
             best = fit
@@ -192,13 +193,14 @@ class InteractiveEffects:
     cov_type : {"cluster", "robust", "homoskedastic"}
         Covariance estimator (``"cluster"``: robust to heteroskedasticity and serial
         correlation within units).
-    tol, max_iter
+    tol, max_steps
         Convergence tolerance on ``β`` and on the fitted effects-plus-factors part, and the
         largest number of iterations per start.
     progress_bar : bool
         Progress bar over the candidate numbers of factors (off when ``CI`` is set).
     """
 
+    @renamed_arguments(max_iter="max_steps")
     def __init__(
         self,
         num_factors: int | str = "ic",
@@ -213,7 +215,7 @@ class InteractiveEffects:
         dynamic: bool = False,
         cov_type: str = "cluster",
         tol: float = 1e-9,
-        max_iter: int = 5000,
+        max_steps: int = 5000,
         progress_bar: bool = True,
     ) -> None:
         validate_factor_options(num_factors, criterion, cov_type, criteria=CRITERIA)
@@ -235,7 +237,7 @@ class InteractiveEffects:
         self.dynamic = bool(dynamic)
         self.cov_type = cov_type
         self.tol = float(tol)
-        self.max_iter = int(max_iter)
+        self.max_steps = int(max_steps)
         self.progress_bar = progress_bar
 
     def fit(
@@ -337,7 +339,7 @@ class InteractiveEffects:
         converged = bool(fit.converged)
         if not converged:
             warnings.warn(
-                f"Bai's iterations did not converge in {self.max_iter} iterations (R = {r})",
+                f"Bai's iterations did not converge in {self.max_steps} iterations (R = {r})",
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -404,6 +406,8 @@ class InteractiveEffects:
             message="" if converged else "Bai iterations did not converge",
             num_iter=int(fit.num_iter),
             extra=extra,
+            dims={"beta": ("regressor",)},
+            coords={"regressor": list(panel.regressor_names)},
         )
 
     def _fit_factors(self, y, x, observed, pooled, rng_key, r: int) -> EffectsFit:
@@ -416,7 +420,7 @@ class InteractiveEffects:
             num_starts=self.num_starts,
             rng_key=rng_key,
             tol=self.tol,
-            max_iter=self.max_iter,
+            max_steps=self.max_steps,
             pooled=pooled,
         )
 

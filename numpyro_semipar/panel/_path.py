@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._deprecation import renamed_arguments
 from ._classo_step import classo_init, classo_run, unit_coefficients
 
 __all__ = [
@@ -46,7 +47,8 @@ def seed_from_key(rng_key) -> int:
     return int(jax.random.randint(rng_key, (), 0, 2**31 - 1))
 
 
-def kmeans(points: np.ndarray, num_groups: int, seed: int, num_starts: int = 10, max_iter=100):
+@renamed_arguments(max_iter="max_steps")
+def kmeans(points: np.ndarray, num_groups: int, seed: int, num_starts: int = 10, max_steps=100):
     """Lloyd's k-means with k-means++ seeding and several starts; returns (centres, labels).
 
     A small NumPy implementation: scikit-learn's threaded k-means costs far more than the
@@ -62,7 +64,7 @@ def kmeans(points: np.ndarray, num_groups: int, seed: int, num_starts: int = 10,
             d2 = np.min(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
             prob = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1.0 / n)
             centres = np.vstack([centres, points[rng.choice(n, p=prob)]])
-        for _ in range(max_iter):
+        for _ in range(max_steps):
             labels = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
             new = np.array(
                 [
@@ -112,8 +114,8 @@ class PathFit(NamedTuple):
     converged: np.ndarray
 
 
-@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_iter"))
-def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_max_iter):
+@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps"))
+def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_max_steps):
     def run(state, penalty):
         return classo_run(
             state,
@@ -123,7 +125,7 @@ def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_ma
             num_factors=num_factors,
             num_steps=num_steps,
             tol=tol,
-            block_max_iter=block_max_iter,
+            block_max_steps=block_max_steps,
         )
 
     # lax.map, not vmap: each penalty stops at its own convergence, and batched tiny linear
@@ -142,7 +144,7 @@ def run_penalties(
     num_factors: int,
     max_iter: int,
     tol: float,
-    block_max_iter: int = 2000,
+    block_max_steps: int = 2000,
     padded_groups: int = 0,
     bar=None,
 ) -> PathFit:
@@ -176,7 +178,7 @@ def run_penalties(
             tol,
             num_factors=num_factors,
             num_steps=steps,
-            block_max_iter=block_max_iter,
+            block_max_steps=block_max_steps,
         )
         done += steps
         if bar is not None:

@@ -103,10 +103,7 @@ def grouped_result(
             "regressor": names,
             "factor": np.arange(num_factors),
         },
-        attrs={
-            "estimator": estimator,
-            "alpha_dims": "alpha_dim_0 = group, alpha_dim_1 = regressor",
-        },
+        attrs={"estimator": estimator},
     )
     fields = {
         "groups": np.asarray(groups),
@@ -136,4 +133,6 @@ def grouped_result(
         message=message,
         num_iter=num_iter,
         extra=fields,
+        dims={"alpha": ("group", "regressor")},
+        coords={"group": np.arange(num_groups), "regressor": list(names)},
     )

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._deprecation import renamed_arguments
 from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
@@ -45,8 +46,9 @@ __all__ = [
 ]
 
 
-@partial(jax.jit, static_argnames=("num_factors", "max_iter"))
-def heterogeneous_interactive_effects(y, x, *, num_factors: int, tol=1e-8, max_iter: int = 1000):
+@renamed_arguments(max_iter="max_steps")
+@partial(jax.jit, static_argnames=("num_factors", "max_steps"))
+def heterogeneous_interactive_effects(y, x, *, num_factors: int, tol=1e-8, max_steps: int = 1000):
     """Heterogeneous-slope interactive effects: ``y_it = β_iᵀx_it + λ_iᵀF_t + ε_it``.
 
     Alternates unit-by-unit least squares on data projected off ``F`` with principal components
@@ -59,7 +61,7 @@ def heterogeneous_interactive_effects(y, x, *, num_factors: int, tol=1e-8, max_i
     y : array of shape (N, T)
     x : array of shape (N, T, p)
     num_factors : int
-    tol, max_iter
+    tol, max_steps
         Stop when the largest change of any ``β_i`` is below ``tol (1 + max |β|)``.
 
     Returns
@@ -83,7 +85,7 @@ def heterogeneous_interactive_effects(y, x, *, num_factors: int, tol=1e-8, max_i
 
     def cond(state):
         _, it, gap = state
-        return (it < max_iter) & (gap > 0.0)
+        return (it < max_steps) & (gap > 0.0)
 
     def body(state):
         beta, it, _ = state
@@ -132,8 +134,9 @@ class GroupedFit(NamedTuple):
     expanded_x: np.ndarray
 
 
+@renamed_arguments(max_iter="max_steps")
 def grouped_interactive_effects(
-    y, x, groups, num_groups: int, num_factors: int, start=None, *, tol=1e-9, max_iter=2000
+    y, x, groups, num_groups: int, num_factors: int, start=None, *, tol=1e-9, max_steps=2000
 ) -> GroupedFit:
     """Post-Lasso step: Bai (2009) with slopes ``α_k`` shared within groups and common factors.
 
@@ -146,7 +149,7 @@ def grouped_interactive_effects(
     num_groups, num_factors : int
     start : array (G, p), optional
         Starting coefficients (default: pooled least squares within groups).
-    tol, max_iter
+    tol, max_steps
         Passed to :func:`~numpyro_semipar.panel.bai_fit`.
 
     Returns
@@ -169,7 +172,7 @@ def grouped_interactive_effects(
         jnp.asarray(np.ravel(start)),
         num_factors=num_factors,
         tol=tol,
-        max_iter=max_iter,
+        max_steps=max_steps,
     )
     return GroupedFit(
         np.asarray(fit.beta).reshape(num_groups, x.shape[2]),
@@ -213,12 +216,14 @@ class SuJu:
         Subtract the estimated leading bias of the post-Lasso Bai estimator.
     cov_type : {"cluster", "robust", "homoskedastic"}
         Covariance of the post-Lasso estimates.
-    max_iter, tol
-        Outer PPC iterations and the tolerance on the relative L1 change of ``α`` and ``β``.
+    max_steps, tol
+        Largest number of outer PPC iterations, and the tolerance on the relative L1 change
+        of ``α`` and ``β``.
     progress_bar : bool
         Progress bar over the outer iterations (off when ``CI`` is set).
     """
 
+    @renamed_arguments(max_iter="max_steps")
     def __init__(
         self,
         num_groups: int | str = "ic",
@@ -231,7 +236,7 @@ class SuJu:
         unit_effects: bool = False,
         bias_correction: bool = False,
         cov_type: str = "cluster",
-        max_iter: int = 80,
+        max_steps: int = 80,
         tol: float = 1e-4,
         progress_bar: bool = True,
     ) -> None:
@@ -245,7 +250,7 @@ class SuJu:
         self.unit_effects = bool(unit_effects)
         self.bias_correction = bool(bias_correction)
         self.cov_type = cov_type
-        self.max_iter = int(max_iter)
+        self.max_steps = int(max_steps)
         self.tol = float(tol)
         self.progress_bar = progress_bar
 
@@ -340,7 +345,7 @@ class SuJu:
             return cache[key]
 
         with progress(
-            total=sum(self.max_iter for k in ks if k > 1), desc="Su-Ju", enabled=self.progress_bar
+            total=sum(self.max_steps for k in ks if k > 1), desc="Su-Ju", enabled=self.progress_bar
         ) as bar:
             for k in ks:
                 if k == 1:
@@ -359,7 +364,7 @@ class SuJu:
                     centres,
                     lams / n,
                     num_factors=r,
-                    max_iter=self.max_iter,
+                    max_iter=self.max_steps,
                     tol=self.tol,
                     padded_groups=max(ks),
                     bar=bar,
@@ -394,7 +399,7 @@ class SuJu:
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
         if not converged:
             warnings.warn(
-                f"the PPC C-Lasso iterations did not converge in {self.max_iter} outer iterations "
+                f"the PPC C-Lasso iterations did not converge in {self.max_steps} outer iterations "
                 f"(num_groups={k}, c={c:.3g})",
                 ConvergenceWarning,
                 stacklevel=3,

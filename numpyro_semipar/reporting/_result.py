@@ -49,6 +49,11 @@ class EstimationResult:
     extra : dict
         Estimator-specific fields (``groups``, ``mixing``, ``j_test``, ...). Each key is also
         readable as an attribute: ``result.extra["groups"]`` is ``result.groups``.
+    dims : dict of str to tuple of str, optional
+        Names of the dimensions of array parameters (``{"alpha": ("group", "regressor")}``),
+        as ``arviz.from_numpyro(dims=...)``; used by :meth:`to_arviz`.
+    coords : dict of str to sequence, optional
+        Labels along named dimensions (``{"regressor": ["x1", "x2"]}``).
 
     Notes
     -----
@@ -57,7 +62,7 @@ class EstimationResult:
     and :attr:`nobs` (Wald statistics use the normal distribution, as statsmodels does for
     maximum-likelihood models). :meth:`summary` gives a statsmodels-style table and
     :meth:`to_arviz` an ``xarray.DataTree`` that ArviZ's ``summary(kind="stats")`` and
-    ``plot_forest`` accept.
+    ``plot_forest`` accept; :meth:`to_netcdf` and :meth:`from_netcdf` save and restore it.
     """
 
     params: dict[str, np.ndarray]
@@ -72,6 +77,8 @@ class EstimationResult:
     message: str = ""
     num_iter: int | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dims: dict[str, tuple[str, ...]] | None = None
+    coords: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Mapping):
@@ -89,6 +96,17 @@ class EstimationResult:
             _check_cov(cov, self._layout.flat_names)
             self.cov = cov
         self.converged = bool(self.converged)
+        if self.dims is not None:
+            self.dims = {k: tuple(v) for k, v in self.dims.items()}
+            unknown = sorted(set(self.dims) - set(self.params))
+            if unknown:
+                raise ValueError(
+                    f"dims names {unknown}, which are not in params {list(self.params)}"
+                )
+        # Validates dims against the shapes and coords against the dimension lengths.
+        from ._dims import param_coords, param_dims
+
+        param_coords(self, param_dims(self), self.coords)
 
     # -- attribute access to estimator-specific fields -------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -262,25 +280,114 @@ class EstimationResult:
     def __repr__(self) -> str:
         return repr(self.summary())
 
-    def to_arviz(self, num_draws: int = 2000, seed: int = 0):
+    def to_arviz(
+        self,
+        rng_key: Any = None,
+        *,
+        num_chains: int = 1,
+        num_draws: int = 2000,
+        dims: Mapping[str, Any] | None = None,
+        coords: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ):
         """Convert to an ``xarray.DataTree`` for ArviZ.
 
-        The ``posterior`` group holds ``num_draws`` draws (one chain) from the asymptotic normal
-        distribution N(estimate, cov), so ``arviz.summary(..., kind="stats")`` and
-        ``arviz.plot_forest`` work; ESS and R-hat are meaningless for these draws. The
-        ``point_estimate`` and ``vcov`` groups hold the estimates and the covariance, with the
-        estimator's metadata in their ``attrs``.
+        The ``posterior`` group holds ``num_chains × num_draws`` draws from the asymptotic
+        normal distribution N(estimate, cov), so ``arviz.plot_forest`` and
+        ``arviz.summary(..., kind="stats")`` work; they are not MCMC draws and ESS and R-hat
+        do not apply (:func:`numpyro_semipar.reporting.summary` gives the exact Wald table).
+        The ``point_estimate`` and ``vcov`` groups hold the estimates and the covariance, with
+        the estimator's metadata in their ``attrs``; estimators add their own groups
+        (``panel``, ``mixing``).
 
         Parameters
         ----------
-        num_draws : int
-            Number of draws from the asymptotic distribution.
-        seed : int
-            Seed of the NumPy generator used for the draws.
+        rng_key : jax.random key, optional
+            Key for the draws, as everywhere in NumPyro. Without one, a fresh seed is taken
+            from the operating system (each call gives new draws, like a new MCMC run); it is
+            recorded in ``tree.posterior.attrs["draws_seed"]``. Pass a key for reproducible
+            trees.
+        num_chains, num_draws : int
+            Shape of the draws. To put this result next to a posterior in one
+            ``arviz.plot_forest``, use the posterior's (or
+            :func:`numpyro_semipar.reporting.plot_forest_compare`, which does it).
+        dims : dict of str to list of str, optional
+            Dimension names by parameter, as in ``arviz.from_numpyro``; default: the
+            estimator's (:attr:`dims`, e.g. ``("group", "regressor")``), else ArviZ's
+            ``beta_dim_0``, which is what ``arviz.from_numpyro`` gives the same NumPyro site.
+        coords : dict of str to sequence, optional
+            Labels along named dimensions; default: the estimator's (:attr:`coords`).
+        seed : int, optional
+            Deprecated: pass ``rng_key=jax.random.key(seed)``.
+
+        Returns
+        -------
+        xarray.DataTree
         """
         from ._arviz import result_to_datatree
 
-        return result_to_datatree(self, num_draws=num_draws, seed=seed)
+        if isinstance(rng_key, int | np.integer) and not isinstance(rng_key, bool):
+            # The earlier signature was to_arviz(num_draws, seed).
+            warnings.warn(
+                "to_arviz(num_draws) with the number of draws as first argument is deprecated: "
+                f"pass to_arviz(num_draws={int(rng_key)}) (the first argument is now rng_key)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            num_draws, rng_key = int(rng_key), None
+        if seed is not None:
+            if rng_key is not None:
+                raise TypeError("pass rng_key or the deprecated seed, not both")
+            warnings.warn(
+                f"to_arviz(seed=...) is deprecated: pass rng_key=jax.random.key({seed})",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            import jax
+
+            rng_key = jax.random.key(seed)
+        return result_to_datatree(
+            self, rng_key, num_chains=num_chains, num_draws=num_draws, dims=dims, coords=coords
+        )
+
+    def to_netcdf(self, path) -> None:
+        """Save the result to a netCDF file (needs ``h5netcdf``, the ``io`` extra).
+
+        The file is an ``xarray.DataTree`` that ArviZ and xarray read directly
+        (``xarray.open_datatree(path)``): ``point_estimate`` and ``vcov`` as in
+        :meth:`to_arviz` (no draws), the estimator's own groups, and an ``extra`` group with
+        the estimator-specific fields that are arrays, numbers, strings, lists of these,
+        tables (``pandas.DataFrame``) or dicts of these. Fields of other kinds (a fitted model
+        pytree, a plotting function) are not saved; their names are listed in the file's
+        ``fields_not_saved`` attribute.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File to write.
+        """
+        from ._netcdf import result_to_netcdf
+
+        result_to_netcdf(self, path)
+
+    @classmethod
+    def from_netcdf(cls, path) -> EstimationResult:
+        """Read a result saved by :meth:`to_netcdf`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File written by :meth:`to_netcdf`.
+
+        Returns
+        -------
+        EstimationResult
+            The same ``params`` (names, order, shapes), ``cov``, summary quantities, ``dims``,
+            ``coords`` and every saved ``extra`` field.
+        """
+        from ._netcdf import result_from_netcdf
+
+        return result_from_netcdf(cls, path)
 
 
 def _check_cov(cov: np.ndarray, names) -> None:

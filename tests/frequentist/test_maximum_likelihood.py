@@ -53,7 +53,7 @@ def test_linear_regression_matches_statsmodels(regression_data):
 
 def test_sandwich_matches_hc0(regression_data):
     x, y = regression_data
-    result = MaximumLikelihood(linear_model, covariance="sandwich").fit(x, y)
+    result = MaximumLikelihood(linear_model, cov_type="sandwich").fit(x, y)
     hc0 = sm.OLS(y, x).fit(cov_type="HC0")
     np.testing.assert_allclose(result.std_errors["beta"], hc0.bse, rtol=1e-4)
     assert result.cov_type == "sandwich"
@@ -65,7 +65,7 @@ def test_opg_is_close_to_hessian_under_correct_specification():
     x = np.column_stack([np.ones(n), rng.normal(size=n)])
     y = x @ np.array([0.3, 1.0]) + rng.normal(size=n)
     hess = MaximumLikelihood(linear_model).fit(x, y)
-    opg = MaximumLikelihood(linear_model, covariance="opg").fit(x, y)
+    opg = MaximumLikelihood(linear_model, cov_type="opg").fit(x, y)
     np.testing.assert_allclose(opg.std_errors["beta"], hess.std_errors["beta"], rtol=0.1)
 
 
@@ -140,8 +140,8 @@ def test_failed_optimisation_is_reported(regression_data):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="covariance"):
-        MaximumLikelihood(linear_model, covariance="robust")
+    with pytest.raises(ValueError, match="cov_type"):
+        MaximumLikelihood(linear_model, cov_type="robust")
     with pytest.raises(TypeError, match="model"):
         MaximumLikelihood("not a model")
 
@@ -241,3 +241,23 @@ def test_find_mode_without_curvature():
     assert result.converged
     np.testing.assert_allclose(result.position["beta"], reference.position["beta"])
     assert np.all(np.isnan(result.hessian)) and np.all(np.isnan(result.covariance))
+
+
+def test_plate_names_become_dimension_names_as_in_arviz():
+    # ``beta`` drawn inside a plate: its dimension is the plate's name, as arviz.from_numpyro
+    # names it; ``sigma`` (no plate) has no dimension.
+    def plated(x, y=None):
+        with numpyro.plate("regressor", x.shape[1]):
+            beta = numpyro.sample("beta", dist.Normal(0.0, 10.0))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+        with numpyro.plate("obs", x.shape[0]):
+            numpyro.sample("y", dist.Normal(x @ beta, sigma), obs=y)
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 2))
+    y = x @ np.array([1.0, -1.0]) + rng.normal(size=50)
+    result = MaximumLikelihood(plated, optimizer="scipy").fit(x, y)
+    assert result.dims == {"beta": ("regressor",)}
+    tree = result.to_arviz(jax.random.key(0), num_draws=5)
+    assert tree.posterior["beta"].dims == ("chain", "draw", "regressor")
+    assert tree.posterior["sigma"].dims == ("chain", "draw")

@@ -84,7 +84,7 @@ def test_profiled_mixture_model_by_maximum_likelihood_gives_same_estimates(data,
         components = dist.Normal(jnp.asarray(GRID)[:, None] * loadings, jnp.exp(log_sd))
         numpyro.sample("y", ProfiledMixture(components.to_event(1)), obs=y)
 
-    ml = MaximumLikelihood(model, covariance="sandwich").fit(
+    ml = MaximumLikelihood(model, cov_type="sandwich").fit(
         jnp.asarray(data), init_params={"coef": jnp.ones(2), "log_sd": jnp.zeros(3)}
     )
     sandwich = ProfileMLE(GRID, cov_type="sandwich").fit(START, data)

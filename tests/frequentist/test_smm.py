@@ -31,7 +31,7 @@ def problem():
 
 @pytest.fixture(scope="module")
 def smm3(problem):
-    return SMM(simulate, moments3, problem[1])
+    return SMM(simulate, moments3, problem[1], progress_bar=False)
 
 
 def test_identity_fit_satisfies_first_order_conditions(smm3, problem):
@@ -114,7 +114,7 @@ def test_bootstrap_and_influence_omega(smm3, problem):
 def test_multistart_and_diagonal(smm3, problem):
     data, _ = problem
     starts = [{"mu": 0.0, "sigma": 1.0}, {"mu": 3.0, "sigma": 4.0}]
-    res = smm3.fit(data, starts, weighting="diagonal", progress_bar=False)
+    res = smm3.fit(data, starts, weighting="diagonal")
     assert len(res.starts) == 3  # the first-step estimate plus both starts
     assert res.objective == pytest.approx(res.starts["criterion"].min())
 

@@ -12,7 +12,7 @@ from .conftest import gaussian_location_problem, kkt_check, load_reference
 
 def test_em_converges_to_the_mixsqp_optimum_on_an_easy_problem():
     ll = gaussian_location_problem(np.random.default_rng(1), 60, 12)
-    res = em(ll, tol=1e-5, max_iter=20000)
+    res = em(ll, tol=1e-5, max_steps=20000)
     assert bool(res.converged) and int(res.status) == SolverStatus.CONVERGED
     _, d = kkt_check(ll, None, np.asarray(res.mixing_weights))
     assert abs(float(res.kkt_residual) - (d.max() - 1)) < 1e-12
@@ -26,7 +26,7 @@ def test_em_converges_to_the_mixsqp_optimum_on_an_easy_problem():
 def test_em_is_far_less_accurate_than_mixsqp_on_a_reference_problem():
     log_lik, weights, optimum = load_reference("ashr_binom_example")
     with pytest.warns(ConvergenceWarning, match="em did not converge"):
-        res = em(log_lik, weights, max_iter=200, tol=1e-10)
+        res = em(log_lik, weights, max_steps=200, tol=1e-10)
     assert int(res.num_iter) == 200 and int(res.status) == SolverStatus.MAX_ITER
     objective = -float(res.loglik) / log_lik.shape[0]
     assert objective > optimum  # a minimisation objective: EM has not reached it
@@ -40,9 +40,9 @@ def test_em_respects_zero_initial_weights_and_weights_gradient():
     ll = gaussian_location_problem(np.random.default_rng(2), 60, 12)
     init = np.ones(12)
     init[:3] = 0.0
-    res = em(ll, init_weights=init, max_iter=50, warn=False)
+    res = em(ll, init_weights=init, max_steps=50, warn=False)
     assert np.all(np.asarray(res.mixing_weights)[:3] == 0)
-    g = jax.grad(lambda x: em(x, max_iter=50, warn=False).loglik)(ll)
+    g = jax.grad(lambda x: em(x, max_steps=50, warn=False).loglik)(ll)
     np.testing.assert_allclose(np.asarray(g).sum(axis=1), 1.0, rtol=1e-12)
 
 
@@ -56,6 +56,6 @@ def test_em_bad_input_is_rejected():
 def test_em_invalid_values_under_jit_give_status():
     ll = gaussian_location_problem(np.random.default_rng(2), 20, 5)
     ll[3, 1] = np.nan
-    res = jax.jit(lambda x: em(x, max_iter=5, warn=False))(ll)
+    res = jax.jit(lambda x: em(x, max_steps=5, warn=False))(ll)
     assert int(res.status) == SolverStatus.INVALID_INPUT
     assert np.all(np.isnan(res.mixing_weights)) and np.isnan(float(res.loglik))

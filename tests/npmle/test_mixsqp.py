@@ -189,7 +189,7 @@ def test_low_rank_hessian_reaches_the_same_optimum():
 
 def test_nonconvergence_is_reported(base):
     with pytest.warns(ConvergenceWarning, match="KKT residual"):
-        res = mixsqp(base, max_iter=1, num_em_iter=0)
+        res = mixsqp(base, max_steps=1, num_em_iter=0)
     assert not bool(res.converged)
     assert int(res.status) == SolverStatus.MAX_ITER
     assert float(res.kkt_residual) > 1e-8

@@ -34,7 +34,7 @@ def test_compiled_solver_allocates_one_matrix_plus_row_blocks(name, rank):
     if name == "em":
 
         def solve(log_lik, weights):
-            return em(log_lik, weights, max_iter=50, warn=False)
+            return em(log_lik, weights, max_steps=50, warn=False)
     else:
 
         def solve(log_lik, weights):
@@ -62,8 +62,8 @@ def test_loglik_is_exact_when_a_normalised_row_marginal_underflows():
     ll[0, 5] = 0.0
     init = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 0.0])
     for solver in (
-        lambda: mixsqp(ll, init_weights=init, max_iter=0, num_em_iter=0, warn=False),
-        lambda: em(ll, init_weights=init, max_iter=0, warn=False),
+        lambda: mixsqp(ll, init_weights=init, max_steps=0, num_em_iter=0, warn=False),
+        lambda: em(ll, init_weights=init, max_steps=0, warn=False),
     ):
         res = solver()
         p = np.asarray(res.mixing_weights)

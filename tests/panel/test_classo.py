@@ -47,7 +47,8 @@ def test_result_is_consistent(fitted):
     table = res.summary()
     assert table.shape[0] == 6
     tree = res.to_arviz(num_draws=50)
-    assert tree.posterior["alpha"].dims == ("chain", "draw", "alpha_dim_0", "alpha_dim_1")
+    assert tree.posterior["alpha"].dims == ("chain", "draw", "group", "regressor")
+    assert list(tree.posterior["regressor"].values) == list(res.regressor_names)
     assert tree["panel"]["group_label"].sizes["unit"] == y.shape[0]
     np.testing.assert_array_equal(tree["panel"]["group_label"].values, res.groups)
 
@@ -139,5 +140,5 @@ def test_non_convergence_warns(fitted):
 
     y, x, _, _ = fitted
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        res = CLasso(**{**SEARCH, "max_iter": 10, "tol": 1e-300}).fit(y, x)
+        res = CLasso(**{**SEARCH, "max_steps": 10, "tol": 1e-300}).fit(y, x)
     assert not res.converged

@@ -48,7 +48,7 @@ def test_general_iteration_is_bai_when_balanced_without_effects():
     y, x, _ = _dgp(0, missing=0.0, num_factors=2)
     beta0 = jnp.zeros(2)
     ours = bai_fit_effects(
-        y, x, np.ones(y.shape, bool), beta0, num_factors=2, tol=1e-13, max_iter=5000
+        y, x, np.ones(y.shape, bool), beta0, num_factors=2, tol=1e-13, max_steps=5000
     )
     ref = bai_fit(jnp.asarray(y), jnp.asarray(x), beta0, num_factors=2, tol=1e-13)
     np.testing.assert_allclose(ours.beta, ref.beta, rtol=1e-10)

@@ -1,4 +1,5 @@
 import arviz as az
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,7 +52,7 @@ def test_cov_shape_is_checked():
 
 
 def test_to_arviz_summary_forest_and_netcdf(result, tmp_path):
-    tree = result.to_arviz(num_draws=4000, seed=1)
+    tree = result.to_arviz(jax.random.key(1), num_draws=4000)
     assert isinstance(tree, xr.DataTree)
     assert set(tree.children) >= {"posterior", "point_estimate", "vcov"}
     assert tree["posterior"]["beta"].shape == (1, 4000, 3)

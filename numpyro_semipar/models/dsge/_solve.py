@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._deprecation import renamed_arguments
+
 __all__ = ["SOLVE_STATUS", "RESolution", "solve_re", "solve_quadratic"]
 
 #: Meaning of :attr:`RESolution.status` codes.
@@ -153,7 +155,8 @@ def _float0_zeros(x):
     return np.zeros(jnp.shape(x), dtype=jax.dtypes.float0)
 
 
-def solve_quadratic(A, B, C, *, tol: float = 1e-13, max_iter: int = 100):
+@renamed_arguments(max_iter="max_steps")
+def solve_quadratic(A, B, C, *, tol: float = 1e-13, max_steps: int = 100):
     """Stable solvent of ``A X² + B X + C = 0`` by cyclic reduction, with Blanchard–Kahn check.
 
     Parameters
@@ -162,7 +165,7 @@ def solve_quadratic(A, B, C, *, tol: float = 1e-13, max_iter: int = 100):
         Coefficients on ``E x_{t+1}``, ``x_t`` and ``x_{t-1}``.
     tol : float
         Convergence tolerance of cyclic reduction (max-abs of the vanishing coefficient).
-    max_iter : int
+    max_steps : int
         Iteration limit (convergence is quadratic: 20–30 iterations are typical).
 
     Returns
@@ -180,11 +183,12 @@ def solve_quadratic(A, B, C, *, tol: float = 1e-13, max_iter: int = 100):
     A, B, C = (jnp.asarray(M) for M in (A, B, C))
     dtype = jnp.result_type(A, B, C, float)
     return _solve_quadratic_impl(
-        A.astype(dtype), B.astype(dtype), C.astype(dtype), float(tol), int(max_iter)
+        A.astype(dtype), B.astype(dtype), C.astype(dtype), float(tol), int(max_steps)
     )
 
 
-def solve_re(A, B, C, E, Phi, *, tol: float = 1e-13, max_iter: int = 100) -> RESolution:
+@renamed_arguments(max_iter="max_steps")
+def solve_re(A, B, C, E, Phi, *, tol: float = 1e-13, max_steps: int = 100) -> RESolution:
     """Solve ``A E_t x_{t+1} + B x_t + C x_{t-1} + E u_t = 0`` with ``u_t = Φ u_{t-1} + ε_t``.
 
     Parameters
@@ -197,7 +201,7 @@ def solve_re(A, B, C, E, Phi, *, tol: float = 1e-13, max_iter: int = 100) -> RES
         Autoregressive matrix of the exogenous processes.
     tol : float
         Cyclic-reduction tolerance.
-    max_iter : int
+    max_steps : int
         Cyclic-reduction iteration limit.
 
     Returns
@@ -209,7 +213,7 @@ def solve_re(A, B, C, E, Phi, *, tol: float = 1e-13, max_iter: int = 100) -> RES
     """
     A, B, C, E, Phi = (jnp.asarray(M) for M in (A, B, C, E, Phi))
     n, m = E.shape
-    P, status, residual, num_iter = solve_quadratic(A, B, C, tol=tol, max_iter=max_iter)
+    P, status, residual, num_iter = solve_quadratic(A, B, C, tol=tol, max_steps=max_steps)
     good = status == 0
     F = A @ P + B
     # (A P + B) Q + A Q Φ = -E  ⇔  (I ⊗ F + Φᵀ ⊗ A) vec(Q) = -vec(E).
