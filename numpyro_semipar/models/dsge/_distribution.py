@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
@@ -76,7 +78,7 @@ class StateSpaceDistribution(dist.Distribution):
             _, states = jax.lax.scan(step, s0, eta)
             return d + states @ Z.T + noise
 
-        keys = jax.random.split(key, max(1, int(jnp.prod(jnp.asarray(sample_shape)))))
+        keys = jax.random.split(key, max(1, math.prod(sample_shape)))
         draws = jax.vmap(one)(keys)
         return draws.reshape(tuple(sample_shape) + (n, p))
 

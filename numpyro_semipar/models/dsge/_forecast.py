@@ -8,12 +8,13 @@ including a ragged end, are handled by the filter.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._kalman import kalman_filter
+from ._kalman import _check_observations, kalman_filter
 from ._responses import _check_horizon
 from ._state_space import StateSpace
 
@@ -59,7 +60,13 @@ def forecast(y, ss: StateSpace, horizon: int, init_mean=None, init_cov=None) -> 
     -------
     Forecast
     """
-    horizon = _check_horizon(horizon)
+    y = jnp.asarray(y)
+    _check_observations(y, jnp.shape(ss.Z)[0])
+    return _forecast(y, ss, _check_horizon(horizon), init_mean, init_cov)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _forecast(y, ss, horizon, init_mean, init_cov):
     T, V, Z, d = (jnp.asarray(a) for a in (ss.T, ss.V, ss.Z, ss.d))
     filtered = kalman_filter(y, d, Z, T, V, ss.H, init_mean, init_cov)
 

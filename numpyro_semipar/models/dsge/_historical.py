@@ -71,6 +71,11 @@ def historical_decomposition(ss: StateSpace, smoothed: SmootherResult) -> Histor
     """
     if ss.loading is None:
         raise ValueError("ss needs loading (the structural shocks) for a shock decomposition")
+    return _decompose(ss, smoothed)
+
+
+@jax.jit
+def _decompose(ss, smoothed):
     T, Z, loading = (jnp.asarray(a) for a in (ss.T, ss.Z, ss.loading))
     k, m = loading.shape
 

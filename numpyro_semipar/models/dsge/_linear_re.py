@@ -99,6 +99,7 @@ class LinearREModel:
         self.observable_names = None if observable_names is None else tuple(observable_names)
         self.tol, self.max_iter = float(tol), int(max_iter)
         self._jit_loglik = jax.jit(self._log_likelihood)
+        self._jit_state_space = jax.jit(self._state_space)
 
     # ----------------------------------------------------------------- solution and state space
     def solve(self, theta) -> RESolution:
@@ -293,7 +294,8 @@ class LinearREModel:
         return np.quantile(responses, probs, axis=0), responses.mean(axis=0)
 
     def _determinate(self, theta) -> StateSpace:
-        ss = self.state_space(jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), theta))
+        require_x64("LinearREModel outputs")
+        ss = self._jit_state_space(jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), theta))
         status = int(ss.status)
         if status != 0:
             from ._solve import SOLVE_STATUS

@@ -13,6 +13,7 @@ sum to one, and for ``h → ∞`` they become the shares of the unconditional va
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -63,6 +64,11 @@ def impulse_responses(ss: StateSpace, horizon: int) -> ImpulseResponses:
     horizon = _check_horizon(horizon)
     if ss.loading is None or ss.shock_cov is None:
         raise ValueError("ss needs loading and shock_cov (the structural shocks) for responses")
+    return _responses(ss, horizon)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _responses(ss, horizon):
     impact = jnp.asarray(ss.loading) @ jnp.linalg.cholesky(jnp.asarray(ss.shock_cov))
     T, Z = jnp.asarray(ss.T), jnp.asarray(ss.Z)
 

@@ -76,9 +76,15 @@ def kalman_smoother(y, ss: StateSpace, init_mean=None, init_cov=None) -> Smoothe
     SmootherResult
     """
     y = jnp.asarray(y)
+    _check_observations(y, jnp.shape(ss.Z)[0])
+    return _smooth(y, ss, init_mean, init_cov)
+
+
+@jax.jit
+def _smooth(y, ss, init_mean, init_cov):
+    # One compiled program per system shape: eager scans would be retraced on every call.
     Z, T, V, d = (jnp.asarray(a) for a in (ss.Z, ss.T, ss.V, ss.d))
     p, k = Z.shape
-    _check_observations(y, p)
     H = jnp.zeros((p, p), dtype=T.dtype) if ss.H is None else jnp.asarray(ss.H)
     mean0 = jnp.zeros(k, dtype=T.dtype) if init_mean is None else jnp.asarray(init_mean)
     cov0 = solve_discrete_lyapunov(T, V) if init_cov is None else jnp.asarray(init_cov)
