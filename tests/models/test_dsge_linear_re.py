@@ -6,6 +6,8 @@ shocks and observations (likelihood with gaps, smoother, forecasts), discrete Ly
 from scipy (unconditional variance shares) and finite differences.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,8 +26,12 @@ def _theta(values=THETA):
     return {k: jnp.asarray(v) for k, v in values.items()}
 
 
+@functools.cache
 def _with_measurement_error():
-    """An–Schorfheide plus measurement error on all three observables (an H ≠ 0 instance)."""
+    """An–Schorfheide plus measurement error on all three observables (an H ≠ 0 instance).
+
+    One instance for the whole module, so that its compiled programs are shared by the tests.
+    """
     base = dsge.AN_SCHORFHEIDE
     return dsge.LinearREModel(
         base.system_matrices,
