@@ -340,13 +340,13 @@ def plot_all(out, bands, fevd, horizons, smoothed, history, fc, y, dates):
     o = 1  # inflation
     parts = np.asarray(history.shocks[:, :, o])
     positive, negative = np.zeros(len(t)), np.zeros(len(t))
-    for j, shock in enumerate(SHOCKS):
-        value = parts[:, j]
+    components = [(shock, parts[:, j]) for j, shock in enumerate(SHOCKS)]
+    components.append(("initial state", np.asarray(history.initial_state[:, o])))
+    for label, value in components:  # positive parts stack up, negative parts down
         base = np.where(value >= 0, positive, negative)
-        ax.bar(t, value, bottom=base, label=shock, width=1.0)
+        ax.bar(t, value, bottom=base, label=label, width=1.0)
         positive += np.clip(value, 0, None)
         negative += np.clip(value, None, 0)
-    ax.bar(t, np.asarray(history.initial_state[:, o]), bottom=negative, label="initial state")
     ax.plot(t, y[:, o] - float(history.constant[o]), "k", label="data − mean")
     ax.set_xticks(ticks, [dates[i] for i in ticks])
     ax.legend(fontsize=8)
