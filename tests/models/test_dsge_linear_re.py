@@ -273,17 +273,28 @@ def test_numpyro_model_density_is_prior_plus_likelihood():
 def test_distribution_is_minus_inf_when_indeterminate_and_samples_stationary():
     # ψ1 < 1 violates the Taylor principle: indeterminate.
     bad = _theta(THETA | {"psi1": 0.5})
-    fit = dsge.AN_SCHORFHEIDE.distribution(bad, 8)
-    assert int(fit.ss.status) == 1
     y = dsge.load_us_data("1990Q1", "1992Q3")[0][:8]
-    assert float(fit.log_prob(y)) == -np.inf
-    grad = jax.jit(jax.grad(lambda t: dsge.AN_SCHORFHEIDE.distribution(t, 8).log_prob(y)))(bad)
+
+    @jax.jit
+    def evaluate(t):
+        def log_prob(t):
+            return dsge.AN_SCHORFHEIDE.distribution(t, 8).log_prob(y)
+
+        return dsge.AN_SCHORFHEIDE.state_space(t).status, log_prob(t), jax.grad(log_prob)(t)
+
+    status, log_prob, grad = evaluate(bad)
+    assert int(status) == 1 and float(log_prob) == -np.inf
     assert all(np.isfinite(float(g)) for g in grad.values())
+
     # Simulated samples: the sample covariance of y_t matches Z Σ Zᵀ (stationary start).
-    good = dsge.AN_SCHORFHEIDE.distribution(_theta(), 2)
-    draws = np.asarray(jax.jit(lambda key: good.sample(key, (20_000,)))(jax.random.key(0)))
+    @jax.jit
+    def simulate(t, key):
+        fit = dsge.AN_SCHORFHEIDE.distribution(t, 2)
+        return fit.sample(key, (20_000,)), fit.ss
+
+    draws, ss = simulate(_theta(), jax.random.key(0))
+    draws = np.asarray(draws)
     assert draws.shape == (20_000, 2, 3)
-    ss = good.ss
     sigma = np.asarray(dsge.solve_discrete_lyapunov(ss.T, ss.V))
     expected = np.asarray(ss.Z) @ sigma @ np.asarray(ss.Z).T
     np.testing.assert_allclose(np.cov(draws[:, 1].T), expected, rtol=0.05, atol=0.02)
