@@ -242,6 +242,7 @@ def posterior_table(draws):
 # ---------------------------------------------------------------------------------- outputs
 def main(argv=None):
     args = parse_args(argv)
+    import jax
     import jax.numpy as jnp
     import numpyro
 
@@ -266,9 +267,8 @@ def main(argv=None):
 
     horizon = 20
     thin = max(1, len(samples["tau"]) // 200)
-    bands, _ = model.impulse_response_bands(
-        {n: samples[n][::thin] for n in PARAM_NAMES}, horizon, probs=(0.05, 0.5, 0.95)
-    )
+    thinned = {n: samples[n][::thin] for n in PARAM_NAMES}
+    bands, _ = model.impulse_response_bands(thinned, horizon, probs=(0.05, 0.5, 0.95))
     horizons = (1, 4, 8, 40)
     fevd = np.asarray(model.variance_decomposition(theta, horizons))
     print("forecast-error variance shares at the posterior mean (rows: observable, horizon):")
@@ -279,6 +279,8 @@ def main(argv=None):
     smoothed = model.smooth(theta, y)
     history = model.historical_decomposition(theta, y)
     fc = model.forecast(theta, y, 8)
+    # Posterior predictive bands: parameter and shock uncertainty together.
+    fc_bands = model.forecast_bands(jax.random.key(args.seed + 1), thinned, y, 8)
     # Output growth is γ + y_t − y_{t−1}: the smoothed state gives the unreleased quarter.
     nowcast = smoothed.state_mean[-1, 0] - smoothed.state_mean[-1, 6] + theta["gamma_Q"]
     print(f"nowcast of {dates[-1]} output growth (not in the data): {float(nowcast):.2f}")
@@ -287,11 +289,11 @@ def main(argv=None):
 
     if not args.no_plots:
         args.out.mkdir(parents=True, exist_ok=True)
-        plot_all(args.out, bands, fevd, horizons, smoothed, history, fc, y, dates)
+        plot_all(args.out, bands, fevd, horizons, smoothed, history, fc_bands, y, dates)
     return {"table": table, "fevd": fevd, "bands": bands, "smoothed": smoothed}
 
 
-def plot_all(out, bands, fevd, horizons, smoothed, history, fc, y, dates):
+def plot_all(out, bands, fevd, horizons, smoothed, history, fc_bands, y, dates):
     """Impulse responses with bands, variance shares, smoothed shocks, decomposition, forecast."""
     import matplotlib
 
@@ -355,16 +357,13 @@ def plot_all(out, bands, fevd, horizons, smoothed, history, fc, y, dates):
     fig.savefig(out / "dsge_custom_historical.png")
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
-    ahead = np.arange(len(t), len(t) + fc.mean.shape[0])
+    ahead = np.arange(len(t), len(t) + fc_bands.shape[1])
     for o, name in enumerate(OBSERVABLES):
-        sd = np.sqrt(np.asarray(fc.cov[:, o, o]))
         axes[o].plot(t[-16:], y[-16:, o], "k")
-        axes[o].plot(ahead, fc.mean[:, o])
-        axes[o].fill_between(
-            ahead, fc.mean[:, o] - 1.645 * sd, fc.mean[:, o] + 1.645 * sd, alpha=0.3
-        )
+        axes[o].plot(ahead, fc_bands[1, :, o])
+        axes[o].fill_between(ahead, fc_bands[0, :, o], fc_bands[2, :, o], alpha=0.3)
         axes[o].set_title(name)
-    fig.suptitle("Forecasts with 90% intervals (posterior mean parameters)")
+    fig.suptitle("Forecasts: posterior predictive median and 90% band")
     fig.tight_layout()
     fig.savefig(out / "dsge_custom_forecast.png")
     plt.close("all")

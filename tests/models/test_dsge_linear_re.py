@@ -314,6 +314,22 @@ def test_impulse_response_bands_over_draws():
     np.testing.assert_allclose(bands[1], single, atol=1e-12)
 
 
+def test_forecast_bands_at_one_parameter_point_are_normal_quantiles():
+    # With every draw at the same point, the bands are quantiles of N(mean_h, cov_h).
+    y = _data_with_gaps()
+    num = 4000
+    draws = {k: jnp.full(num, v) for k, v in THETA.items()}
+    bands = dsge.AN_SCHORFHEIDE.forecast_bands(jax.random.key(1), draws, y, 3)
+    assert bands.shape == (3, 3, 3)
+    fc = dsge.AN_SCHORFHEIDE.forecast(_theta(), y, 3)
+    sd = np.sqrt(np.diagonal(np.asarray(fc.cov), axis1=1, axis2=2))
+    z = scipy.stats.norm.ppf(0.95)
+    # Monte Carlo error of a 5% quantile from 4,000 draws is about 0.034 sd; of the median 0.02.
+    np.testing.assert_allclose((bands[0] - fc.mean) / sd, -z, atol=0.15)
+    np.testing.assert_allclose((bands[2] - fc.mean) / sd, z, atol=0.15)
+    np.testing.assert_allclose((bands[1] - fc.mean) / sd, 0.0, atol=0.1)
+
+
 def test_bad_inputs_are_named():
     base = dsge.AN_SCHORFHEIDE
     with pytest.raises(TypeError, match="observation"):

@@ -26,11 +26,16 @@ import numpy as np
 import numpyro
 
 from ..._x64 import require_x64
-from ._distribution import StateSpaceDistribution
-from ._forecast import Forecast, forecast
+from ._distribution import StateSpaceDistribution, _psd_root
+from ._forecast import Forecast, _forecast, forecast
 from ._historical import HistoricalDecomposition, historical_decomposition
-from ._kalman import kalman_loglik
-from ._responses import ImpulseResponses, impulse_responses, variance_decomposition
+from ._kalman import _check_observations, kalman_loglik
+from ._responses import (
+    ImpulseResponses,
+    _check_horizon,
+    impulse_responses,
+    variance_decomposition,
+)
 from ._smoother import SmootherResult, kalman_smoother
 from ._solve import RESolution, solve_re
 from ._state_space import StateSpace, solved_state_space
@@ -274,9 +279,7 @@ class LinearREModel:
         mean : array of shape (horizon, m, p)
             Posterior mean response.
         """
-        probs = np.asarray(probs, dtype=float)
-        if probs.ndim != 1 or np.any((probs <= 0) | (probs >= 1)):
-            raise ValueError(f"probs must be levels strictly between 0 and 1; got {probs!r}")
+        probs = _check_probs(probs)
         require_x64("LinearREModel.impulse_response_bands")
         theta = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), dict(draws))
 
@@ -293,6 +296,63 @@ class LinearREModel:
         responses = responses[keep]
         return np.quantile(responses, probs, axis=0), responses.mean(axis=0)
 
+    def forecast_bands(
+        self,
+        rng_key,
+        draws: Mapping,
+        y,
+        horizon: int,
+        probs: Sequence[float] = (0.05, 0.5, 0.95),
+    ) -> np.ndarray:
+        """Posterior predictive quantiles of the observables after ``y`` (pointwise bands).
+
+        For each parameter draw the forecast distribution ``N(mean_h, cov_h)`` of
+        :func:`forecast` is sampled once per horizon, so the bands carry both parameter and
+        shock uncertainty (as Dynare's ``forecast`` with posterior draws).
+
+        Parameters
+        ----------
+        rng_key : jax.random key
+            Key for the predictive draws.
+        draws : dict of arrays
+            Posterior draws with a leading draw axis.
+        y : array of shape (n_periods, p)
+            The sample (NaN = missing).
+        horizon : int
+            Periods ahead.
+        probs : sequence of float
+            Quantile levels in (0, 1).
+
+        Returns
+        -------
+        array of shape (len(probs), horizon, p)
+            Pointwise quantiles per horizon and observable (draws outside the determinacy
+            region are left out).
+        """
+        probs = _check_probs(probs)
+        require_x64("LinearREModel.forecast_bands")
+        theta = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), dict(draws))
+        y = jnp.asarray(y, jnp.float64)
+        # Infinite entries here; the width against Z is checked when the filter is traced.
+        _check_observations(y, jnp.shape(y)[-1] if jnp.ndim(y) == 2 else -1)
+        num_draws = jnp.shape(jax.tree.leaves(theta)[0])[0]
+        horizon = _check_horizon(horizon)
+
+        @jax.jit
+        @jax.vmap
+        def one(t, key):
+            ss = self._state_space(t)
+            fc = _forecast(y, ss, horizon, None, None)
+            noise = jax.random.normal(key, fc.mean.shape, fc.mean.dtype)
+            roots = jax.vmap(_psd_root)(fc.cov)
+            return fc.mean + jnp.einsum("hpq,hq->hp", roots, noise), ss.status
+
+        paths, status = (np.asarray(a) for a in one(theta, jax.random.split(rng_key, num_draws)))
+        keep = (status == 0) & np.all(np.isfinite(paths), axis=(1, 2))
+        if not keep.any():
+            raise ValueError("no draw in draws is in the determinacy region")
+        return np.quantile(paths[keep], probs, axis=0)
+
     def _determinate(self, theta) -> StateSpace:
         require_x64("LinearREModel outputs")
         ss = self._jit_state_space(jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), theta))
@@ -305,3 +365,10 @@ class LinearREModel:
                 f"({SOLVE_STATUS[status]})"
             )
         return ss
+
+
+def _check_probs(probs) -> np.ndarray:
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 1 or np.any((probs <= 0) | (probs >= 1)):
+        raise ValueError(f"probs must be levels strictly between 0 and 1; got {probs!r}")
+    return probs
