@@ -19,6 +19,7 @@ CASES = [
     ("evans_smm.py", ["--num-warmup", "20", "--num-samples", "20", "--no-plots"]),
     ("ma1_indirect.py", ["--num-obs", "200", "--num-reps", "3", "--no-plots"]),
     ("dsge_nk.py", ["--quick", "--no-plots", "--no-results"]),
+    ("dsge_custom.py", ["--quick"]),
 ]
 
 

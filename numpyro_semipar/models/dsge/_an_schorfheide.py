@@ -22,8 +22,6 @@ indeterminate parameters zero density.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,10 +29,12 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import transforms
 
-from ._kalman import kalman_loglik
-from ._solve import SOLVE_STATUS, solve_re
+from ._linear_re import LinearREModel
+from ._solve import SOLVE_STATUS
+from ._state_space import StateSpace
 
 __all__ = [
+    "AN_SCHORFHEIDE",
     "PARAM_NAMES",
     "POSTERIOR_BULK_START",
     "StateSpace",
@@ -240,32 +240,37 @@ def system_matrices(theta):
     return A, B, C, E, Phi
 
 
-class StateSpace(NamedTuple):
-    """Linear Gaussian state space of the solved model (state ``(y, π, R, g, z, ε_R, y₋₁)``).
+def _observation(theta):
+    """``(d, Z)`` on the state ``(y, π, R, g, z, ε_R, y₋₁)``: growth, inflation, interest rate."""
+    k = 7
+    Z = jnp.zeros((3, k))
+    Z = Z.at[0, 0].set(1.0).at[0, 6].set(-1.0).at[0, 4].set(1.0).at[1, 1].set(4.0)
+    Z = Z.at[2, 2].set(4.0)
+    gq, pa, ra = theta["gamma_Q"], theta["pi_A"], theta["r_A"]
+    d = jnp.stack([gq, pa, pa + ra + 4.0 * gq])
+    return d, Z
 
-    Attributes
-    ----------
-    d : array of shape (3,)
-        Measurement constants.
-    Z : array of shape (3, 7)
-        Measurement loadings.
-    T : array of shape (7, 7)
-        State transition.
-    V : array of shape (7, 7)
-        State innovation covariance.
-    status : int array
-        Solver status (:data:`~numpyro_semipar.models.dsge.SOLVE_STATUS`).
-    """
 
-    d: jax.Array
-    Z: jax.Array
-    T: jax.Array
-    V: jax.Array
-    status: jax.Array
+def _shock_cov(theta):
+    """``Ω = diag(σ_g², σ_z², σ_R²)`` for the innovations of ``u = (g, z, ε_R)``."""
+    return jnp.diag(jnp.stack([theta["sigma_g"], theta["sigma_z"], theta["sigma_R"]]) ** 2)
+
+
+#: The An–Schorfheide model as an instance of the general interface (output's lag is a state for
+#: the output-growth observable).
+AN_SCHORFHEIDE = LinearREModel(
+    system_matrices,
+    _observation,
+    _shock_cov,
+    lagged=(0,),
+    variable_names=("y", "pi", "R"),
+    exogenous_names=("g", "z", "eps_R"),
+    observable_names=("output growth", "inflation", "interest rate"),
+)
 
 
 def state_space(theta) -> StateSpace:
-    """Solve the model and build its state-space form.
+    """Solve the model and build its state-space form (state ``(y, π, R, g, z, ε_R, y₋₁)``).
 
     Parameters
     ----------
@@ -276,21 +281,7 @@ def state_space(theta) -> StateSpace:
     -------
     StateSpace
     """
-    A, B, C, E, Phi = system_matrices(theta)
-    sol = solve_re(A, B, C, E, Phi)
-    P, Q = sol.P, sol.Q
-    k = 7
-    T = jnp.zeros((k, k))
-    T = T.at[:3, :3].set(P).at[:3, 3:6].set(Q @ Phi).at[3:6, 3:6].set(Phi).at[6, 0].set(1.0)
-    loading = jnp.concatenate([Q, jnp.eye(3), jnp.zeros((1, 3))], axis=0)
-    omega = jnp.diag(jnp.stack([theta["sigma_g"], theta["sigma_z"], theta["sigma_R"]]) ** 2)
-    V = loading @ omega @ loading.T
-    Z = jnp.zeros((3, k))
-    Z = Z.at[0, 0].set(1.0).at[0, 6].set(-1.0).at[0, 4].set(1.0).at[1, 1].set(4.0)
-    Z = Z.at[2, 2].set(4.0)
-    gq, pa, ra = theta["gamma_Q"], theta["pi_A"], theta["r_A"]
-    d = jnp.stack([gq, pa, pa + ra + 4.0 * gq])
-    return StateSpace(d=d, Z=Z, T=T, V=V, status=sol.status)
+    return AN_SCHORFHEIDE._state_space(theta)
 
 
 def log_likelihood(theta, y):
@@ -301,7 +292,7 @@ def log_likelihood(theta, y):
     theta : dict
         Parameters by name.
     y : array of shape (n_periods, 3)
-        Observables (see :func:`load_us_data`).
+        Observables (see :func:`load_us_data`); NaN marks a missing entry.
 
     Returns
     -------
@@ -319,18 +310,7 @@ def log_likelihood(theta, y):
 # Jitted at module level so that eager calls (NumPyro runs the model outside ``jit`` to set up
 # every kernel) hit one compiled program instead of compiling each scan and solve afresh; under
 # an outer transformation the jit is inlined.
-@jax.jit
-def _log_likelihood(theta, y):
-    ss = state_space(theta)
-    solved = ss.status == 0
-    # Outside the determinacy region filter a harmless stand-in system (white noise with unit
-    # variance) so that neither the value nor the gradient picks up a NaN; the result is masked.
-    T = jnp.where(solved, ss.T, 0.0)
-    V = jnp.where(solved, ss.V, jnp.eye(ss.V.shape[0]))
-    Z = jnp.where(solved, ss.Z, jnp.eye(*ss.Z.shape))
-    ll = kalman_loglik(y, ss.d, Z, T, V)
-    ll = jnp.where(solved & jnp.isfinite(ll), ll, -jnp.inf)
-    return ll, ss.status
+_log_likelihood = jax.jit(AN_SCHORFHEIDE._log_likelihood)
 
 
 def unconstrained_draws(samples) -> jax.Array:
