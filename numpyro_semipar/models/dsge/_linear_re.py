@@ -65,7 +65,7 @@ class LinearREModel:
         Endogenous variables whose lag enters the observation equation.
     variable_names, exogenous_names, observable_names : sequence of str, optional
         Labels for ``x``, ``u`` (one shock per exogenous process) and ``y``.
-    tol, max_iter
+    tol, max_steps
         Cyclic-reduction settings of the solver.
     """
 
@@ -81,7 +81,7 @@ class LinearREModel:
         exogenous_names: Sequence[str] | None = None,
         observable_names: Sequence[str] | None = None,
         tol: float = 1e-13,
-        max_iter: int = 100,
+        max_steps: int = 100,
     ):
         for name, fn in (
             ("system_matrices", system_matrices),
@@ -102,7 +102,7 @@ class LinearREModel:
         self.variable_names = None if variable_names is None else tuple(variable_names)
         self.exogenous_names = None if exogenous_names is None else tuple(exogenous_names)
         self.observable_names = None if observable_names is None else tuple(observable_names)
-        self.tol, self.max_iter = float(tol), int(max_iter)
+        self.tol, self.max_steps = float(tol), int(max_steps)
         self._jit_loglik = jax.jit(self._log_likelihood)
         self._jit_state_space = jax.jit(self._state_space)
 
@@ -117,7 +117,7 @@ class LinearREModel:
         n = jnp.shape(A)[0]
         if any(i >= n for i in self.lagged):
             raise ValueError(f"lagged={self.lagged} refers to variables beyond the n={n} of A")
-        return solve_re(A, B, C, E, Phi, tol=self.tol, max_iter=self.max_iter)
+        return solve_re(A, B, C, E, Phi, tol=self.tol, max_steps=self.max_steps)
 
     def state_space(self, theta) -> StateSpace:
         """Solve the model and build its state space (see :class:`StateSpace`).
