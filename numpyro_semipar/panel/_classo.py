@@ -21,7 +21,7 @@ from ._criteria import (
     tuning_grid,
 )
 from ._data import PanelData, as_panel_data, within_transform
-from ._jackknife import split_panel_jackknife
+from ._jackknife import JACKKNIFE_SPLITS, split_panel_jackknife
 from ._path import (
     initial_centres,
     run_penalties,
@@ -114,6 +114,13 @@ class CLasso:
     dynamic : bool
         The regressors include lagged ``y``: correct the post-Lasso estimates by the
         split-panel jackknife ``2α̂ - (α̂₁ + α̂₂)/2`` (halves in time, groups held fixed).
+    jackknife_split : {"disjoint", "overlap"}
+        How the jackknife halves an odd ``T``: ``"disjoint"`` (default) uses periods
+        ``1..⌊T/2⌋`` and ``⌊T/2⌋+1..T`` as Stata's classifylasso does; ``"overlap"`` gives both
+        halves ``⌈T/2⌉`` periods sharing the middle one (the earlier behaviour here). Disjoint
+        halves remove the ``1/T`` bias up to ``O(T⁻³)``, overlapping ones up to
+        ``O(T⁻²)`` (see :func:`~numpyro_semipar.panel.split_panel_jackknife`). Even ``T``: the
+        same.
     max_iter : int
         Largest number of outer iterations (SSP use 80).
     tol : float
@@ -134,6 +141,7 @@ class CLasso:
         c: float | Sequence[float] | None = None,
         max_groups: int = 5,
         dynamic: bool = False,
+        jackknife_split: str = "disjoint",
         max_iter: int = 80,
         tol: float = 1e-4,
         progress_bar: bool = True,
@@ -142,6 +150,11 @@ class CLasso:
         self.c = c
         self.max_groups = int(max_groups)
         self.dynamic = bool(dynamic)
+        if jackknife_split not in JACKKNIFE_SPLITS:
+            raise ValueError(
+                f"jackknife_split must be one of {JACKKNIFE_SPLITS}, got {jackknife_split!r}"
+            )
+        self.jackknife_split = jackknife_split
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.progress_bar = progress_bar
@@ -258,7 +271,7 @@ class CLasso:
                 ysd, xsd = within_transform(ys, xs)
                 return _post_lasso_fe(ysd, xsd, groups, k)[0]
 
-            coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x)
+            coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x, split=self.jackknife_split)
             resid = yd - np.einsum("itp,ip->it", xd, coefs[groups])
         coefs, new_groups, order = order_groups(coefs, groups)
         cov = permute_blocks(cov, order, p)
@@ -281,7 +294,9 @@ class CLasso:
             "ic": table,
             "c": fit[3],
             "lam": fit[4],
-            "bias_correction": "split-panel jackknife" if self.dynamic else "none",
+            "bias_correction": (
+                f"split-panel jackknife ({self.jackknife_split} halves)" if self.dynamic else "none"
+            ),
             "requested_num_groups": requested,
         }
         return grouped_result(
