@@ -121,6 +121,11 @@ class CLasso:
         halves remove the ``1/T`` bias up to ``O(T⁻³)``, overlapping ones up to
         ``O(T⁻²)`` (see :func:`~numpyro_semipar.panel.split_panel_jackknife`). Even ``T``: the
         same.
+    assign : {"nearest", "relative"}
+        Where units that the Lasso shrinks onto no centre go: the centre nearest to their
+        C-Lasso slope ``β̂_i^(k)`` (``"nearest"``, default) or the one with the smallest
+        ``||β̂_i^(k) - α̂_k|| / ||α̂_k||`` (``"relative"``, Stata classifylasso's rule). Units
+        shrunk exactly onto a centre belong to it either way.
     max_iter : int
         Largest number of outer iterations (SSP use 80).
     tol : float
@@ -142,6 +147,7 @@ class CLasso:
         max_groups: int = 5,
         dynamic: bool = False,
         jackknife_split: str = "disjoint",
+        assign: str = "nearest",
         max_iter: int = 80,
         tol: float = 1e-4,
         progress_bar: bool = True,
@@ -155,6 +161,9 @@ class CLasso:
                 f"jackknife_split must be one of {JACKKNIFE_SPLITS}, got {jackknife_split!r}"
             )
         self.jackknife_split = jackknife_split
+        if assign not in ("nearest", "relative"):
+            raise ValueError(f"assign must be 'nearest' or 'relative', got {assign!r}")
+        self.assign = assign
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.progress_bar = progress_bar
@@ -232,6 +241,7 @@ class CLasso:
                     tol=self.tol,
                     bar=bar,
                     padded_groups=max(ks),
+                    relative_distance=self.assign == "relative",
                 )
 
                 def mean_ssr(groups, m):

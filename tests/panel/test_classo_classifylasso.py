@@ -9,7 +9,12 @@ github.com/cmg777/starter-academic-v501, file
         tolerance(1e-4) dynamic
 
 (K = 2 selected; 31 and 25 countries; the group lists are in the same repository's
-``stata_panel_lasso_cluster_savings_groups.csv``). classifylasso's ``lambda`` is our ``c``: it
+``stata_panel_lasso_cluster_savings_groups.csv``), and the static model
+
+    classifylasso savings cpi interest gdp, grouplist(1/5) tolerance(1e-4)
+
+with classifylasso's default ``lambda(0.2)`` and ``maxiterations(20)`` (K = 2; 34 and 22
+countries). classifylasso's ``lambda`` is our ``c``: it
 uses ``λ = lambda · T^(-1/3)``, and the savings data are standardised within country, so
 ``s²_Y = 1``. Its ``dynamic`` option halves the panel at ``year <= floor((1 + 15 - 1)/2) = 7``.
 """
@@ -28,6 +33,8 @@ STATA_G1 = [0.6952103, -0.160168, -0.1490145, 0.2892251]  # 31 countries
 STATA_G2 = [0.6938863, 0.1967192, 0.1225496, 0.1126528]  # 25 countries
 STATA_G2_CODES = [4, 8, 11, 13, 14, 16, 19, 20, 26, 27, 29, 32, 36, 38, 40, 43, 44, 47, 48, 49]
 STATA_G2_CODES += [50, 52, 54, 55, 56]
+STATIC = ["cpi", "interest", "gdp"]
+STATA_STATIC = [[-0.1813043, -0.1966381, 0.3345556], [0.4780886, 0.2631097, 0.1116502]]
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +89,30 @@ def test_jackknife_residual_bias(split, leftover):
     y, x = np.zeros((3, 15)), np.zeros((3, 15, 1))
     corrected, _ = split_panel_jackknife(lambda ys, xs: 1.0 / ys.shape[1], y, x, split=split)
     assert corrected == pytest.approx(leftover, rel=1e-12)
+
+
+def _fit_static(savings, c, assign):
+    return CLasso(2, c=c, assign=assign, progress_bar=False).fit(
+        "savings", STATIC, data=savings, entity="code", time="year"
+    )
+
+
+def test_static_model_reproduces_classifylasso_with_its_assignment_rule(savings):
+    # At classifylasso's default lambda(0.2) the Lasso shrinks no unit exactly onto a centre,
+    # so every unit is assigned by distance; classifylasso's rule is relative to the centre.
+    res = _fit_static(savings, 0.2, "relative")
+    assert not res.shrunk.any()
+    np.testing.assert_array_equal(np.bincount(res.groups), [34, 22])
+    np.testing.assert_allclose(res.params["alpha"], STATA_STATIC, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("c", "sizes"), [(0.2, [30, 26]), (0.5, [32, 24])])
+def test_static_model_nearest_centre(savings, c, sizes):
+    # Absolute distance moves four units at c = 0.2; the 32/24 split reported earlier is
+    # c = 0.5, not classifylasso's tuning constant.
+    res = _fit_static(savings, c, "nearest")
+    np.testing.assert_array_equal(np.bincount(res.groups), sizes)
+    beta = res.unit_coefficients
+    pen = res.penalized_coefficients
+    nearest = np.argmin(np.linalg.norm(beta[:, None, :] - pen[None], axis=-1), axis=1)
+    np.testing.assert_array_equal(res.groups, nearest)
