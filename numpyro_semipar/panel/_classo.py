@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from ._criteria import (
     tuning_grid,
 )
 from ._data import PanelData, as_panel_data, within_transform
+from ._group_prediction import predict_groups
 from ._jackknife import JACKKNIFE_SPLITS, split_panel_jackknife
 from ._path import (
     initial_centres,
@@ -200,7 +202,12 @@ class CLasso:
             covariance; extra fields ``groups``, ``group_coefficients``, ``shrunk``,
             ``unit_coefficients`` (C-Lasso ``β̂_i``), ``penalized_coefficients``,
             ``fixed_effects``, ``residuals``, ``factors``/``loadings`` (empty), ``ic`` (table of
-            the searched candidates), ``c``, ``lam``, ``group_summary``.
+            the searched candidates), ``c``, ``lam``, ``group_summary``, and two methods:
+            ``refit(num_groups, c=None)`` (the post-Lasso for another number of groups from
+            the stored C-Lasso path where it holds that number) and
+            ``predict_groups(y, x=None, *, data=None, entity=None, time=None)`` (the group
+            whose coefficients fit each unit's time series best, by least squares; see
+            :func:`~numpyro_semipar.panel.predict_groups`).
         """
         panel = as_panel_data(y, x, data=data, entity=entity, time=time, min_periods=3)
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
@@ -256,9 +263,12 @@ class CLasso:
                     rows.append(row)
                     fits[len(rows) - 1] = (k, path, path.groups[m], row["c"], row["lam"], m)
         table, best = select_candidate(rows, ks, cs)
-        return self._finish(panel, yd, xd, table, best, fits[best], beta_tilde)
+        stored = _StoredPath(self, panel, yd, xd, table, fits, beta_tilde, cs, seed)
+        return self._finish(stored, best)
 
-    def _finish(self, panel, yd, xd, table, best, fit, beta_tilde) -> EstimationResult:
+    def _finish(self, stored: _StoredPath, best: int) -> EstimationResult:
+        panel, yd, xd, table = stored.panel, stored.yd, stored.xd, stored.table
+        fit, beta_tilde = stored.fits[best], stored.beta_tilde
         n, t, p = panel.x.shape
         requested = fit[0]
         # A classification that left groups empty is reported with the groups that remain
@@ -308,6 +318,8 @@ class CLasso:
                 f"split-panel jackknife ({self.jackknife_split} halves)" if self.dynamic else "none"
             ),
             "requested_num_groups": requested,
+            "refit": stored.refit,
+            "predict_groups": partial(_predict_groups_of, coefs, panel.regressor_names),
         }
         return grouped_result(
             estimator="CLasso",
@@ -324,3 +336,61 @@ class CLasso:
             cov_type="cluster (unit)",
             extra=extra,
         )
+
+
+def _predict_groups_of(
+    coefficients, regressor_names, y, x=None, *, data=None, entity=None, time=None
+):
+    """Group of each unit of a balanced panel: least-squares fit of the estimated groups."""
+    return predict_groups(
+        coefficients, y, x, data=data, entity=entity, time=time, regressor_names=regressor_names
+    )[0]
+
+
+class _StoredPath:
+    """What a C-Lasso fit keeps to report another candidate without re-running the Lasso."""
+
+    def __init__(self, estimator, panel, yd, xd, table, fits, beta_tilde, cs, seed) -> None:
+        self.estimator = estimator
+        self.panel, self.yd, self.xd = panel, yd, xd
+        self.table, self.fits, self.beta_tilde = table, fits, beta_tilde
+        self.cs, self.seed = cs, seed
+
+    def refit(self, num_groups: int, *, c: float | None = None) -> EstimationResult:
+        """Report the post-Lasso estimates for another number of groups.
+
+        Parameters
+        ----------
+        num_groups : int
+            ``K``. If the fit searched it, its stored C-Lasso classification is reused and
+            only the post-Lasso (and jackknife) is re-run; otherwise the C-Lasso runs for this
+            ``K`` alone, with the same tuning constants, options and seed.
+        c : float, optional
+            Tuning constant; default: among the searched ones, the one with the smallest IC
+            for ``K`` (classifylasso's ``classoselect, group(K)``).
+
+        Returns
+        -------
+        EstimationResult
+            As :meth:`CLasso.fit` returns, for this candidate; ``ic`` is the table of the
+            candidates it was chosen from.
+        """
+        if isinstance(num_groups, bool) or int(num_groups) != num_groups or num_groups < 1:
+            raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
+        num_groups = int(num_groups)
+        rows = self.table["num_groups"].to_numpy() == num_groups
+        if c is not None:
+            if not np.isfinite(c) or c <= 0:
+                raise ValueError(f"c must be a positive number, got {c!r}")
+            # K = 1 has no Lasso step and so no c.
+            if num_groups > 1:
+                rows &= np.isclose(self.table["c"].to_numpy(), c, rtol=1e-12, atol=0.0)
+        ic = np.where(rows, self.table["ic"].to_numpy(), np.nan)
+        if np.any(rows & np.isfinite(ic)):
+            best = int(np.nanargmin(np.where(np.isfinite(ic), ic, np.nan)))
+            with float64(), small_linear_algebra():
+                return self.estimator._finish(self, best)
+        cs = self.cs if c is None else np.array([float(c)])
+        ks, cs = resolve_candidates(num_groups, num_groups, cs, self.panel.num_units)
+        with float64(), small_linear_algebra():
+            return self.estimator._fit(self.panel, ks, cs, self.seed)

@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numpyro_semipar.panel import CLasso, split_panel_jackknife
-from numpyro_semipar.panel._jackknife import half_panels
+from numpyro_semipar.panel import CLasso, half_panels, split_panel_jackknife
 
 SAVINGS = "/work/shared/data/panel/savings_ssp.csv"
 DYNAMIC = ["lagsavings", "cpi", "interest", "gdp"]
