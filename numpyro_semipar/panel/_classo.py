@@ -1,4 +1,4 @@
-"""Classifier-Lasso for panels with latent grouped slopes and unit fixed effects (SSP 2016)."""
+"""Classifier-Lasso for panels with latent grouped slopes and unit or two-way effects (SSP 2016)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ._criteria import (
     select_candidate,
     tuning_grid,
 )
-from ._data import PanelData, as_panel_data, within_transform
+from ._data import PanelData, as_panel_data
 from ._group_prediction import predict_groups
 from ._jackknife import JACKKNIFE_SPLITS, split_panel_jackknife
 from ._path import (
@@ -30,6 +30,7 @@ from ._path import (
     seed_from_key,
     small_linear_algebra,
 )
+from ._post_lasso import EFFECTS, effects_transform, post_lasso, split_effects
 from ._results import grouped_result, order_groups, permute_blocks
 
 __all__ = ["CLasso", "resolve_candidates", "unit_least_squares"]
@@ -68,28 +69,11 @@ def resolve_candidates(num_groups, max_groups: int, c, num_units: int):
     return ks, cs
 
 
-def _post_lasso_fe(yd: np.ndarray, xd: np.ndarray, groups: np.ndarray, num_groups: int):
-    """Pooled within-group least squares on within-transformed data, unit-clustered covariance."""
-    n, t, p = xd.shape
-    coefs = np.zeros((num_groups, p))
-    cov = np.zeros((num_groups * p, num_groups * p))
-    resid = np.empty_like(yd)
-    for k in range(num_groups):
-        members = groups == k
-        xk, yk = xd[members], yd[members]
-        gram = np.einsum("itp,itq->pq", xk, xk)
-        if np.linalg.cond(gram) > 1e12:
-            raise ValueError(f"the regressors of estimated group {k} are collinear")
-        coefs[k] = np.linalg.solve(gram, np.einsum("itp,it->p", xk, yk))
-        resid[members] = yk - np.einsum("itp,p->it", xk, coefs[k])
-        scores = np.einsum("itp,it->ip", xk, resid[members])
-        inv = np.linalg.inv(gram)
-        cov[k * p : (k + 1) * p, k * p : (k + 1) * p] = inv @ (scores.T @ scores) @ inv
-    return coefs, resid, cov
-
-
 class CLasso:
     """Classifier-Lasso (Su, Shi and Phillips 2016) for ``y_it = μ_i + β_iᵀx_it + ε_it``.
+
+    With ``effects="twoway"`` the model has time effects too, ``y_it = μ_i + ξ_t + β_iᵀx_it +
+    ε_it``.
 
     The slopes follow a latent group pattern, ``β_i = α_k`` for ``i ∈ G_k``. The penalised
     least squares criterion ``(1/NT) Σ ||ỹ_i - X̃_iβ_i||² + (λ/N) Σ_i Π_k ||β_i - α_k||`` (tilde:
@@ -107,6 +91,10 @@ class CLasso:
         the post-Lasso fit of the remaining groups, penalty of the requested ``K``) and, if
         chosen, reported with the remaining groups (``extra["requested_num_groups"]`` keeps
         ``K``).
+    effects : {"unit", "twoway"}
+        Unit fixed effects, or unit and time effects. With ``"twoway"`` the C-Lasso runs on
+        the double-demeaned variables (as classifylasso's ``absorb(id year)``) and the
+        post-Lasso is one least-squares fit with time effects common to all groups.
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the
         within-transformed ``y``. A sequence (or ``None``: 10 geometric points on [0.2, 2]) is
@@ -145,6 +133,7 @@ class CLasso:
         self,
         num_groups: int | str = "ic",
         *,
+        effects: str = "unit",
         c: float | Sequence[float] | None = None,
         max_groups: int = 5,
         dynamic: bool = False,
@@ -155,6 +144,9 @@ class CLasso:
         progress_bar: bool = True,
     ) -> None:
         self.num_groups = num_groups
+        if effects not in EFFECTS:
+            raise ValueError(f"effects must be one of {EFFECTS}, got {effects!r}")
+        self.effects = effects
         self.c = c
         self.max_groups = int(max_groups)
         self.dynamic = bool(dynamic)
@@ -201,8 +193,9 @@ class CLasso:
             ``params["alpha"]`` (G, p) post-Lasso group coefficients with unit-clustered
             covariance; extra fields ``groups``, ``group_coefficients``, ``shrunk``,
             ``unit_coefficients`` (C-Lasso ``β̂_i``), ``penalized_coefficients``,
-            ``fixed_effects``, ``residuals``, ``factors``/``loadings`` (empty), ``ic`` (table of
-            the searched candidates), ``c``, ``lam``, ``group_summary``, and two methods:
+            ``fixed_effects``, ``time_effects`` (``None`` without), ``residuals``,
+            ``factors``/``loadings`` (empty), ``ic`` (table of the searched candidates),
+            ``c``, ``lam``, ``group_summary``, and two methods:
             ``refit(num_groups, c=None)`` (the post-Lasso for another number of groups from
             the stored C-Lasso path where it holds that number) and
             ``predict_groups(y, x=None, *, data=None, entity=None, time=None)`` (the group
@@ -218,7 +211,7 @@ class CLasso:
         n, t, p = panel.x.shape
         if t <= p:
             raise ValueError(f"need T > p for unit-by-unit preliminary estimates; T={t}, p={p}")
-        yd, xd = within_transform(panel.y, panel.x)
+        yd, xd = effects_transform(panel.y, panel.x, self.effects)
         beta_tilde = unit_least_squares(yd, xd)
         lams = lambda_from_c(cs, float(np.var(yd)), t)
         rows, fits = [], {}
@@ -229,7 +222,7 @@ class CLasso:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
-                    _, resid, _ = _post_lasso_fe(yd, xd, groups, 1)
+                    _, resid, _ = post_lasso(panel.y, panel.x, groups, 1, self.effects)
                     s2 = float(np.mean(resid**2))
                     ic = group_criterion(s2, 1, p, n, t)
                     rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
@@ -254,7 +247,8 @@ class CLasso:
                 def mean_ssr(groups, m):
                     # Empty groups are dropped: the post-Lasso fit of the groups that remain.
                     labels, compact = np.unique(groups, return_inverse=True)
-                    return np.mean(_post_lasso_fe(yd, xd, compact, labels.size)[1] ** 2)
+                    fit = post_lasso(panel.y, panel.x, compact, labels.size, self.effects)
+                    return np.mean(fit[1] ** 2)
 
                 scored = score_penalty_path(
                     path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi, score_empty=True
@@ -263,11 +257,11 @@ class CLasso:
                     rows.append(row)
                     fits[len(rows) - 1] = (k, path, path.groups[m], row["c"], row["lam"], m)
         table, best = select_candidate(rows, ks, cs)
-        stored = _StoredPath(self, panel, yd, xd, table, fits, beta_tilde, cs, seed)
+        stored = _StoredPath(self, panel, table, fits, beta_tilde, cs, seed)
         return self._finish(stored, best)
 
     def _finish(self, stored: _StoredPath, best: int) -> EstimationResult:
-        panel, yd, xd, table = stored.panel, stored.yd, stored.xd, stored.table
+        panel, table = stored.panel, stored.table
         fit, beta_tilde = stored.fits[best], stored.beta_tilde
         n, t, p = panel.x.shape
         requested = fit[0]
@@ -283,16 +277,17 @@ class CLasso:
             penalized = path.alpha[m][labels]
             unit_coefs, shrunk = path.beta[m], path.shrunk[m]
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
-        coefs, resid, cov = _post_lasso_fe(yd, xd, groups, k)
+        coefs, resid, cov = post_lasso(panel.y, panel.x, groups, k, self.effects)
         uncorrected = coefs.copy()
         if self.dynamic:
 
             def estimate(ys, xs):
-                ysd, xsd = within_transform(ys, xs)
-                return _post_lasso_fe(ysd, xsd, groups, k)[0]
+                return post_lasso(ys, xs, groups, k, self.effects)[0]
 
             coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x, split=self.jackknife_split)
-            resid = yd - np.einsum("itp,ip->it", xd, coefs[groups])
+            resid = effects_transform(
+                panel.y - np.einsum("itp,ip->it", panel.x, coefs[groups]), panel.x, self.effects
+            )[0]
         coefs, new_groups, order = order_groups(coefs, groups)
         cov = permute_blocks(cov, order, p)
         if not converged:
@@ -302,8 +297,8 @@ class CLasso:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        fixed_effects = panel.y.mean(axis=1) - np.einsum(
-            "ip,ip->i", panel.x.mean(axis=1), coefs[new_groups]
+        fixed_effects, time_effects = split_effects(
+            panel.y, panel.x, coefs, new_groups, self.effects
         )
         extra = {
             "shrunk": shrunk,
@@ -311,6 +306,8 @@ class CLasso:
             "penalized_coefficients": penalized[order],
             "uncorrected_coefficients": uncorrected[order],
             "fixed_effects": fixed_effects,
+            "time_effects": time_effects,
+            "effects": self.effects,
             "ic": table,
             "c": fit[3],
             "lam": fit[4],
@@ -350,9 +347,9 @@ def _predict_groups_of(
 class _StoredPath:
     """What a C-Lasso fit keeps to report another candidate without re-running the Lasso."""
 
-    def __init__(self, estimator, panel, yd, xd, table, fits, beta_tilde, cs, seed) -> None:
+    def __init__(self, estimator, panel, table, fits, beta_tilde, cs, seed) -> None:
         self.estimator = estimator
-        self.panel, self.yd, self.xd = panel, yd, xd
+        self.panel = panel
         self.table, self.fits, self.beta_tilde = table, fits, beta_tilde
         self.cs, self.seed = cs, seed
 
