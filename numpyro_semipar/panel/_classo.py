@@ -316,7 +316,9 @@ class CLasso:
             ),
             "requested_num_groups": requested,
             "refit": stored.refit,
-            "predict_groups": partial(_predict_groups_of, coefs, panel.regressor_names),
+            "predict_groups": partial(
+                _predict_groups_of, coefs, panel.regressor_names, time_effects, panel.times
+            ),
         }
         return grouped_result(
             estimator="CLasso",
@@ -336,11 +338,32 @@ class CLasso:
 
 
 def _predict_groups_of(
-    coefficients, regressor_names, y, x=None, *, data=None, entity=None, time=None
+    coefficients,
+    regressor_names,
+    time_effects,
+    times,
+    y,
+    x=None,
+    *,
+    data=None,
+    entity=None,
+    time=None,
 ):
-    """Group of each unit of a balanced panel: least-squares fit of the estimated groups."""
+    """Group of each unit of a balanced panel: least-squares fit of the estimated groups.
+
+    With two-way effects the estimated time effects are removed first, so the panel must
+    cover the estimation's periods.
+    """
     return predict_groups(
-        coefficients, y, x, data=data, entity=entity, time=time, regressor_names=regressor_names
+        coefficients,
+        y,
+        x,
+        data=data,
+        entity=entity,
+        time=time,
+        regressor_names=regressor_names,
+        time_effects=time_effects,
+        times=times,
     )[0]
 
 

@@ -20,12 +20,15 @@ def predict_groups(
     entity: str | None = None,
     time: str | None = None,
     regressor_names: tuple[str, ...] | None = None,
+    time_effects: Any = None,
+    times: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put each unit in the group whose coefficients fit its time series best.
 
     For unit ``i`` and group ``k`` the criterion is the sum of squared residuals
     ``Σ_t (ỹ_it - x̃_itᵀα_k)²`` of the within-transformed data (the unit's fixed effect
-    profiled out); the unit goes to the group that minimises it.
+    profiled out, and given time effects removed first); the unit goes to the group that
+    minimises it.
 
     Parameters
     ----------
@@ -36,6 +39,11 @@ def predict_groups(
         names of a long ``data`` frame); at least two periods per unit.
     regressor_names : tuple of str, optional
         The estimation's regressor names; with ``data`` the regressors must carry them.
+    time_effects : array of shape (T,), optional
+        Estimated time effects ``ξ_t``, subtracted from ``y`` first (two-way models); the
+        panel must then cover the estimation's periods.
+    times : array of shape (T,), optional
+        The estimation's period labels; with ``data`` the panel's periods must equal them.
 
     Returns
     -------
@@ -60,7 +68,20 @@ def predict_groups(
             f"x names regressors {list(panel.regressor_names)}; the estimation used "
             f"{list(regressor_names)}"
         )
-    yd, xd = within_transform(panel.y, panel.x)
+    y_panel = panel.y
+    if data is not None and times is not None and not np.array_equal(panel.times, times):
+        raise ValueError(
+            f"the panel's periods {list(panel.times)} are not the estimation's {list(times)}"
+        )
+    if time_effects is not None:
+        time_effects = np.asarray(time_effects, dtype=np.float64)
+        if time_effects.shape != (panel.num_periods,):
+            raise ValueError(
+                f"time_effects has shape {time_effects.shape}; the panel has "
+                f"{panel.num_periods} periods"
+            )
+        y_panel = y_panel - time_effects[None, :]
+    yd, xd = within_transform(y_panel, panel.x)
     resid = yd[:, None, :] - np.einsum("itp,kp->ikt", xd, coefficients)
     ssr = np.sum(resid**2, axis=-1)
     return np.argmin(ssr, axis=1), ssr

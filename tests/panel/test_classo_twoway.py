@@ -60,3 +60,18 @@ def test_time_effects_are_needed(panel, fitted):
     assert np.abs(unit_only.params["alpha"] - ALPHA).max() > 0.2
     with pytest.raises(ValueError, match="effects"):
         CLasso(2, effects="time")
+
+
+def test_predict_groups_removes_the_time_effects(panel, fitted):
+    y, x, groups = panel
+    # Direct computation: residual sum of squares of y_i - ξ̂ - x_i α_k about its mean.
+    ssr = np.empty((y.shape[0], 2))
+    for i in range(y.shape[0]):
+        for k in range(2):
+            r = y[i] - fitted.time_effects - x[i] @ fitted.params["alpha"][k]
+            ssr[i, k] = np.sum((r - r.mean()) ** 2)
+    predicted = fitted.predict_groups(y, x)
+    np.testing.assert_array_equal(predicted, np.argmin(ssr, axis=1))
+    assert np.mean(predicted == groups) >= 0.95
+    with pytest.raises(ValueError, match="periods"):
+        fitted.predict_groups(y[:, :10], x[:, :10])
