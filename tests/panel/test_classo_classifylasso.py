@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from numpyro_semipar.panel import CLasso, half_panels, split_panel_jackknife
+from numpyro_semipar.panel._path import run_penalties
 
 SAVINGS = "/work/shared/data/panel/savings_ssp.csv"
 DYNAMIC = ["lagsavings", "cpi", "interest", "gdp"]
@@ -115,3 +116,32 @@ def test_static_model_nearest_centre(savings, c, sizes):
     pen = res.penalized_coefficients
     nearest = np.argmin(np.linalg.norm(beta[:, None, :] - pen[None], axis=-1), axis=1)
     np.testing.assert_array_equal(res.groups, nearest)
+
+
+@pytest.mark.parametrize(("relative", "sizes"), [(True, [34, 22]), (False, [30, 26])])
+def test_static_groups_do_not_depend_on_start_or_stopping(savings, relative, sizes):
+    # classifylasso starts the centres at zero and stops after 20 iterations; CLasso starts
+    # at k-means centres and iterates to convergence. Neither changes the classification.
+    wide = savings.set_index(["code", "year"]).sort_index()
+    y = wide["savings"].to_numpy().reshape(56, 15)
+    x = wide[STATIC].to_numpy().reshape(56, 15, 3)
+    yd, xd = y - y.mean(1, keepdims=True), x - x.mean(1, keepdims=True)
+    beta = np.linalg.solve(
+        np.einsum("itp,itq->ipq", xd, xd), np.einsum("itp,it->ip", xd, yd)[..., None]
+    )[..., 0]
+    path = run_penalties(
+        yd,
+        xd,
+        beta,
+        np.zeros((15, 0)),
+        np.zeros((2, 3)),
+        np.array([0.2 * 15 ** (-1 / 3) / 56]),
+        num_factors=0,
+        max_iter=20,
+        tol=0.0,
+        relative_distance=relative,
+    )
+    assert path.num_iter[0] == 20
+    # Sizes with the negative-cpi group (classifylasso's G1) first.
+    order = np.argsort(path.alpha[0][:, 0])
+    np.testing.assert_array_equal(np.bincount(path.groups[0], minlength=2)[order], sizes)
