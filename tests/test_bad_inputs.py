@@ -453,6 +453,24 @@ PANEL = [
         r"the regressors of unit 3 are collinear over time",
     ),
     Raises(
+        "classo-bad-jackknife-split",
+        lambda: CLasso(num_groups=2, jackknife_split="middle"),
+        ValueError,
+        r"jackknife_split must be one of \('disjoint', 'overlap'\), got 'middle'",
+    ),
+    Raises(
+        "classo-bad-assign",
+        lambda: CLasso(num_groups=2, assign="closest"),
+        ValueError,
+        r"assign must be 'nearest' or 'relative', got 'closest'",
+    ),
+    Raises(
+        "classo-bad-effects",
+        lambda: CLasso(num_groups=2, effects="time"),
+        ValueError,
+        r"effects must be one of \('unit', 'twoway'\), got 'time'",
+    ),
+    Raises(
         "suju-factors-not-below-T",
         lambda: SuJu(num_groups=2, num_factors=5, c=0.5).fit(PY, PX),
         ValueError,

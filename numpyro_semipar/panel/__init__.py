@@ -26,7 +26,9 @@ from ._criteria import onatski as onatski
 from ._criteria import tuning_grid as tuning_grid
 from ._data import PanelData as PanelData
 from ._data import as_panel_data as as_panel_data
+from ._group_prediction import predict_groups as predict_groups
 from ._interactive_effects import InteractiveEffects as InteractiveEffects
+from ._jackknife import half_panels as half_panels
 from ._jackknife import split_panel_jackknife as split_panel_jackknife
 from ._path import kmeans as kmeans
 from ._pca import principal_factors as principal_factors
@@ -55,10 +57,12 @@ __all__ = [
     "group_criterion",
     "group_soft_threshold",
     "grouped_interactive_effects",
+    "half_panels",
     "heterogeneous_interactive_effects",
     "kmeans",
     "lambda_from_c",
     "onatski",
+    "predict_groups",
     "principal_factors",
     "solve_block",
     "split_panel_jackknife",

@@ -1,9 +1,10 @@
-"""Classifier-Lasso for panels with latent grouped slopes and unit fixed effects (SSP 2016)."""
+"""Classifier-Lasso for panels with latent grouped slopes and unit or two-way effects (SSP 2016)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,14 +22,16 @@ from ._criteria import (
     select_candidate,
     tuning_grid,
 )
-from ._data import PanelData, as_panel_data, within_transform
-from ._jackknife import split_panel_jackknife
+from ._data import PanelData, as_panel_data
+from ._group_prediction import predict_groups
+from ._jackknife import JACKKNIFE_SPLITS, split_panel_jackknife
 from ._path import (
     initial_centres,
     run_penalties,
     seed_from_key,
     small_linear_algebra,
 )
+from ._post_lasso import EFFECTS, effects_transform, post_lasso, split_effects
 from ._results import grouped_result, order_groups, permute_blocks
 
 __all__ = ["CLasso", "resolve_candidates", "unit_least_squares"]
@@ -67,28 +70,11 @@ def resolve_candidates(num_groups, max_groups: int, c, num_units: int):
     return ks, cs
 
 
-def _post_lasso_fe(yd: np.ndarray, xd: np.ndarray, groups: np.ndarray, num_groups: int):
-    """Pooled within-group least squares on within-transformed data, unit-clustered covariance."""
-    n, t, p = xd.shape
-    coefs = np.zeros((num_groups, p))
-    cov = np.zeros((num_groups * p, num_groups * p))
-    resid = np.empty_like(yd)
-    for k in range(num_groups):
-        members = groups == k
-        xk, yk = xd[members], yd[members]
-        gram = np.einsum("itp,itq->pq", xk, xk)
-        if np.linalg.cond(gram) > 1e12:
-            raise ValueError(f"the regressors of estimated group {k} are collinear")
-        coefs[k] = np.linalg.solve(gram, np.einsum("itp,it->p", xk, yk))
-        resid[members] = yk - np.einsum("itp,p->it", xk, coefs[k])
-        scores = np.einsum("itp,it->ip", xk, resid[members])
-        inv = np.linalg.inv(gram)
-        cov[k * p : (k + 1) * p, k * p : (k + 1) * p] = inv @ (scores.T @ scores) @ inv
-    return coefs, resid, cov
-
-
 class CLasso:
     """Classifier-Lasso (Su, Shi and Phillips 2016) for ``y_it = μ_i + β_iᵀx_it + ε_it``.
+
+    With ``effects="twoway"`` the model has time effects too, ``y_it = μ_i + ξ_t + β_iᵀx_it +
+    ε_it``.
 
     The slopes follow a latent group pattern, ``β_i = α_k`` for ``i ∈ G_k``. The penalised
     least squares criterion ``(1/NT) Σ ||ỹ_i - X̃_iβ_i||² + (λ/N) Σ_i Π_k ||β_i - α_k||`` (tilde:
@@ -106,6 +92,10 @@ class CLasso:
         the post-Lasso fit of the remaining groups, penalty of the requested ``K``) and, if
         chosen, reported with the remaining groups (``extra["requested_num_groups"]`` keeps
         ``K``).
+    effects : {"unit", "twoway"}
+        Unit fixed effects, or unit and time effects. With ``"twoway"`` the C-Lasso runs on
+        the double-demeaned variables (as classifylasso's ``absorb(id year)``) and the
+        post-Lasso is one least-squares fit with time effects common to all groups.
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the
         within-transformed ``y``. A sequence (or ``None``: 10 geometric points on [0.2, 2]) is
@@ -115,6 +105,18 @@ class CLasso:
     dynamic : bool
         The regressors include lagged ``y``: correct the post-Lasso estimates by the
         split-panel jackknife ``2α̂ - (α̂₁ + α̂₂)/2`` (halves in time, groups held fixed).
+    jackknife_split : {"disjoint", "overlap"}
+        How the jackknife halves an odd ``T``: ``"disjoint"`` (default) uses periods
+        ``1..⌊T/2⌋`` and ``⌊T/2⌋+1..T`` as Stata's classifylasso does; ``"overlap"`` gives both
+        halves ``⌈T/2⌉`` periods sharing the middle one (the earlier behaviour here). Disjoint
+        halves remove the ``1/T`` bias up to ``O(T⁻³)``, overlapping ones up to
+        ``O(T⁻²)`` (see :func:`~numpyro_semipar.panel.split_panel_jackknife`). Even ``T``: the
+        same.
+    assign : {"nearest", "relative"}
+        Where units that the Lasso shrinks onto no centre go: the centre nearest to their
+        C-Lasso slope ``β̂_i^(k)`` (``"nearest"``, default) or the one with the smallest
+        ``||β̂_i^(k) - α̂_k|| / ||α̂_k||`` (``"relative"``, Stata classifylasso's rule). Units
+        shrunk exactly onto a centre belong to it either way.
     max_steps : int
         Largest number of outer iterations (SSP use 80).
     tol : float
@@ -133,17 +135,31 @@ class CLasso:
         self,
         num_groups: int | str = "ic",
         *,
+        effects: str = "unit",
         c: float | Sequence[float] | None = None,
         max_groups: int = 5,
         dynamic: bool = False,
+        jackknife_split: str = "disjoint",
+        assign: str = "nearest",
         max_steps: int = 80,
         tol: float = 1e-4,
         progress_bar: bool = True,
     ) -> None:
         self.num_groups = num_groups
+        if effects not in EFFECTS:
+            raise ValueError(f"effects must be one of {EFFECTS}, got {effects!r}")
+        self.effects = effects
         self.c = c
         self.max_groups = int(max_groups)
         self.dynamic = bool(dynamic)
+        if jackknife_split not in JACKKNIFE_SPLITS:
+            raise ValueError(
+                f"jackknife_split must be one of {JACKKNIFE_SPLITS}, got {jackknife_split!r}"
+            )
+        self.jackknife_split = jackknife_split
+        if assign not in ("nearest", "relative"):
+            raise ValueError(f"assign must be 'nearest' or 'relative', got {assign!r}")
+        self.assign = assign
         self.max_steps = int(max_steps)
         self.tol = float(tol)
         self.progress_bar = progress_bar
@@ -179,8 +195,14 @@ class CLasso:
             ``params["alpha"]`` (G, p) post-Lasso group coefficients with unit-clustered
             covariance; extra fields ``groups``, ``group_coefficients``, ``shrunk``,
             ``unit_coefficients`` (C-Lasso ``β̂_i``), ``penalized_coefficients``,
-            ``fixed_effects``, ``residuals``, ``factors``/``loadings`` (empty), ``ic`` (table of
-            the searched candidates), ``c``, ``lam``, ``group_summary``.
+            ``fixed_effects``, ``time_effects`` (``None`` without), ``residuals``,
+            ``factors``/``loadings`` (empty), ``ic`` (table of the searched candidates),
+            ``c``, ``lam``, ``group_summary``, and two methods:
+            ``refit(num_groups, c=None)`` (the post-Lasso for another number of groups from
+            the stored C-Lasso path where it holds that number) and
+            ``predict_groups(y, x=None, *, data=None, entity=None, time=None)`` (the group
+            whose coefficients fit each unit's time series best, by least squares; see
+            :func:`~numpyro_semipar.panel.predict_groups`).
         """
         panel = as_panel_data(y, x, data=data, entity=entity, time=time, min_periods=3)
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
@@ -191,7 +213,7 @@ class CLasso:
         n, t, p = panel.x.shape
         if t <= p:
             raise ValueError(f"need T > p for unit-by-unit preliminary estimates; T={t}, p={p}")
-        yd, xd = within_transform(panel.y, panel.x)
+        yd, xd = effects_transform(panel.y, panel.x, self.effects)
         beta_tilde = unit_least_squares(yd, xd)
         lams = lambda_from_c(cs, float(np.var(yd)), t)
         rows, fits = [], {}
@@ -204,7 +226,7 @@ class CLasso:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
-                    _, resid, _ = _post_lasso_fe(yd, xd, groups, 1)
+                    _, resid, _ = post_lasso(panel.y, panel.x, groups, 1, self.effects)
                     s2 = float(np.mean(resid**2))
                     ic = group_criterion(s2, 1, p, n, t)
                     rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
@@ -223,12 +245,14 @@ class CLasso:
                     tol=self.tol,
                     bar=bar,
                     padded_groups=max(ks),
+                    relative_distance=self.assign == "relative",
                 )
 
                 def mean_ssr(groups, m):
                     # Empty groups are dropped: the post-Lasso fit of the groups that remain.
                     labels, compact = np.unique(groups, return_inverse=True)
-                    return np.mean(_post_lasso_fe(yd, xd, compact, labels.size)[1] ** 2)
+                    fit = post_lasso(panel.y, panel.x, compact, labels.size, self.effects)
+                    return np.mean(fit[1] ** 2)
 
                 scored = score_penalty_path(
                     path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi, score_empty=True
@@ -237,9 +261,12 @@ class CLasso:
                     rows.append(row)
                     fits[len(rows) - 1] = (k, path, path.groups[m], row["c"], row["lam"], m)
         table, best = select_candidate(rows, ks, cs)
-        return self._finish(panel, yd, xd, table, best, fits[best], beta_tilde)
+        stored = _StoredPath(self, panel, table, fits, beta_tilde, cs, seed)
+        return self._finish(stored, best)
 
-    def _finish(self, panel, yd, xd, table, best, fit, beta_tilde) -> EstimationResult:
+    def _finish(self, stored: _StoredPath, best: int) -> EstimationResult:
+        panel, table = stored.panel, stored.table
+        fit, beta_tilde = stored.fits[best], stored.beta_tilde
         n, t, p = panel.x.shape
         requested = fit[0]
         # A classification that left groups empty is reported with the groups that remain
@@ -254,16 +281,17 @@ class CLasso:
             penalized = path.alpha[m][labels]
             unit_coefs, shrunk = path.beta[m], path.shrunk[m]
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
-        coefs, resid, cov = _post_lasso_fe(yd, xd, groups, k)
+        coefs, resid, cov = post_lasso(panel.y, panel.x, groups, k, self.effects)
         uncorrected = coefs.copy()
         if self.dynamic:
 
             def estimate(ys, xs):
-                ysd, xsd = within_transform(ys, xs)
-                return _post_lasso_fe(ysd, xsd, groups, k)[0]
+                return post_lasso(ys, xs, groups, k, self.effects)[0]
 
-            coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x)
-            resid = yd - np.einsum("itp,ip->it", xd, coefs[groups])
+            coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x, split=self.jackknife_split)
+            resid = effects_transform(
+                panel.y - np.einsum("itp,ip->it", panel.x, coefs[groups]), panel.x, self.effects
+            )[0]
         coefs, new_groups, order = order_groups(coefs, groups)
         cov = permute_blocks(cov, order, p)
         if not converged:
@@ -273,8 +301,8 @@ class CLasso:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        fixed_effects = panel.y.mean(axis=1) - np.einsum(
-            "ip,ip->i", panel.x.mean(axis=1), coefs[new_groups]
+        fixed_effects, time_effects = split_effects(
+            panel.y, panel.x, coefs, new_groups, self.effects
         )
         extra = {
             "shrunk": shrunk,
@@ -282,11 +310,19 @@ class CLasso:
             "penalized_coefficients": penalized[order],
             "uncorrected_coefficients": uncorrected[order],
             "fixed_effects": fixed_effects,
+            "time_effects": time_effects,
+            "effects": self.effects,
             "ic": table,
             "c": fit[3],
             "lam": fit[4],
-            "bias_correction": "split-panel jackknife" if self.dynamic else "none",
+            "bias_correction": (
+                f"split-panel jackknife ({self.jackknife_split} halves)" if self.dynamic else "none"
+            ),
             "requested_num_groups": requested,
+            "refit": stored.refit,
+            "predict_groups": partial(
+                _predict_groups_of, coefs, panel.regressor_names, time_effects, panel.times
+            ),
         }
         return grouped_result(
             estimator="CLasso",
@@ -303,3 +339,82 @@ class CLasso:
             cov_type="cluster (unit)",
             extra=extra,
         )
+
+
+def _predict_groups_of(
+    coefficients,
+    regressor_names,
+    time_effects,
+    times,
+    y,
+    x=None,
+    *,
+    data=None,
+    entity=None,
+    time=None,
+):
+    """Group of each unit of a balanced panel: least-squares fit of the estimated groups.
+
+    With two-way effects the estimated time effects are removed first, so the panel must
+    cover the estimation's periods.
+    """
+    return predict_groups(
+        coefficients,
+        y,
+        x,
+        data=data,
+        entity=entity,
+        time=time,
+        regressor_names=regressor_names,
+        time_effects=time_effects,
+        times=times,
+    )[0]
+
+
+class _StoredPath:
+    """What a C-Lasso fit keeps to report another candidate without re-running the Lasso."""
+
+    def __init__(self, estimator, panel, table, fits, beta_tilde, cs, seed) -> None:
+        self.estimator = estimator
+        self.panel = panel
+        self.table, self.fits, self.beta_tilde = table, fits, beta_tilde
+        self.cs, self.seed = cs, seed
+
+    def refit(self, num_groups: int, *, c: float | None = None) -> EstimationResult:
+        """Report the post-Lasso estimates for another number of groups.
+
+        Parameters
+        ----------
+        num_groups : int
+            ``K``. If the fit searched it, its stored C-Lasso classification is reused and
+            only the post-Lasso (and jackknife) is re-run; otherwise the C-Lasso runs for this
+            ``K`` alone, with the same tuning constants, options and seed.
+        c : float, optional
+            Tuning constant; default: among the searched ones, the one with the smallest IC
+            for ``K`` (classifylasso's ``classoselect, group(K)``).
+
+        Returns
+        -------
+        EstimationResult
+            As :meth:`CLasso.fit` returns, for this candidate; ``ic`` is the table of the
+            candidates it was chosen from.
+        """
+        if isinstance(num_groups, bool) or int(num_groups) != num_groups or num_groups < 1:
+            raise ValueError(f"num_groups must be a positive int, got {num_groups!r}")
+        num_groups = int(num_groups)
+        rows = self.table["num_groups"].to_numpy() == num_groups
+        if c is not None:
+            if not np.isfinite(c) or c <= 0:
+                raise ValueError(f"c must be a positive number, got {c!r}")
+            # K = 1 has no Lasso step and so no c.
+            if num_groups > 1:
+                rows &= np.isclose(self.table["c"].to_numpy(), c, rtol=1e-12, atol=0.0)
+        ic = np.where(rows, self.table["ic"].to_numpy(), np.nan)
+        if np.any(rows & np.isfinite(ic)):
+            best = int(np.nanargmin(np.where(np.isfinite(ic), ic, np.nan)))
+            with float64(), small_linear_algebra():
+                return self.estimator._finish(self, best)
+        cs = self.cs if c is None else np.array([float(c)])
+        ks, cs = resolve_candidates(num_groups, num_groups, cs, self.panel.num_units)
+        with float64(), small_linear_algebra():
+            return self.estimator._fit(self.panel, ks, cs, self.seed)

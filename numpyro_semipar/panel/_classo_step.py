@@ -142,12 +142,15 @@ class CLassoState(NamedTuple):
     num_groups: jnp.ndarray
 
 
-def unit_coefficients(alpha, delta, num_groups=None):
+def unit_coefficients(alpha, delta, num_groups=None, relative=False):
     """Per-unit C-Lasso estimates and group assignment.
 
     Each unit takes the block whose ``||delta_i^(k)||`` is smallest: ``beta_i = alpha_g +
     delta_i^(g)``. ``shrunk_i`` says whether that distance is exactly zero. Only the first
     ``num_groups`` blocks (default: all) are active.
+
+    With ``relative=True`` the distance is ``||delta_i^(k)|| / ||alpha_k||``, the rule of
+    Stata's classifylasso; it differs only for units shrunk onto no centre.
 
     Returns
     -------
@@ -156,12 +159,21 @@ def unit_coefficients(alpha, delta, num_groups=None):
     shrunk : bool array of shape (N,)
     """
     norms = jnp.sqrt(jnp.sum(delta**2, axis=-1))  # (K, N)
+    score = norms
+    if relative:
+        size = jnp.sqrt(jnp.sum(alpha**2, axis=-1))[:, None]
+        # A zero centre attracts only units shrunk exactly onto it.
+        score = jnp.where(
+            size > 0.0, norms / jnp.where(size > 0.0, size, 1.0), jnp.where(norms == 0, 0, jnp.inf)
+        )
     if num_groups is not None:
         active = jnp.arange(delta.shape[0])[:, None] < num_groups
+        score = jnp.where(active, score, jnp.inf)
         norms = jnp.where(active, norms, jnp.inf)
-    group = jnp.argmin(norms, axis=0)
+    group = jnp.argmin(score, axis=0)
     chosen = jnp.take_along_axis(delta, group[None, :, None], axis=0)[0]
-    return alpha[group] + chosen, group, jnp.min(norms, axis=0) == 0.0
+    distance = jnp.take_along_axis(norms, group[None, :], axis=0)[0]
+    return alpha[group] + chosen, group, distance == 0.0
 
 
 def classo_init(beta_tilde, centres, factors, num_groups=None) -> CLassoState:

@@ -146,6 +146,7 @@ def run_penalties(
     tol: float,
     block_max_steps: int = 2000,
     padded_groups: int = 0,
+    relative_distance: bool = False,
     bar=None,
 ) -> PathFit:
     """Run C-Lasso (``num_factors = 0``) or PPC C-Lasso for every penalty ``λ/N`` in a batch.
@@ -154,6 +155,8 @@ def run_penalties(
     ``factors0`` (T, R) and centres (K, p); the batch runs as one jitted loop over penalties,
     in chunks of ten outer iterations so that ``bar`` (a tqdm bar) can advance. Centres are
     padded to ``padded_groups`` rows so that one compilation serves every number of groups.
+    Units shrunk onto no centre go to the nearest one, in relative distance
+    ``||β_i - α_k|| / ||α_k||`` when ``relative_distance`` (see :func:`unit_coefficients`).
     """
     penalties = jnp.asarray(penalties, dtype=jnp.float64)
     m = penalties.shape[0]
@@ -185,9 +188,9 @@ def run_penalties(
             bar.update(steps)
         if bool(jnp.all(states.change <= tol)):
             break
-    beta, groups, shrunk = jax.vmap(unit_coefficients, in_axes=(0, 0, None))(
-        states.alpha, states.delta, num_groups
-    )
+    beta, groups, shrunk = jax.vmap(
+        partial(unit_coefficients, relative=relative_distance), in_axes=(0, 0, None)
+    )(states.alpha, states.delta, num_groups)
     return PathFit(
         alpha=np.asarray(states.alpha)[:, :num_groups],
         beta=np.asarray(beta),
