@@ -241,7 +241,13 @@ _HOUSEHOLD_CACHE: OrderedDict = OrderedDict()
 _G_CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 8
 #: What this process computed: log posterior calls, steady states, household and GE Jacobians.
-COUNTERS = {"evaluations": 0, "steady_states": 0, "household_jacobians": 0, "ge_jacobians": 0, "likelihoods": 0}
+COUNTERS = {
+    "evaluations": 0,
+    "steady_states": 0,
+    "household_jacobians": 0,
+    "ge_jacobians": 0,
+    "likelihoods": 0,
+}
 
 
 def _model() -> dict[str, Any]:
@@ -378,7 +384,7 @@ class HankPosterior:
         return full
 
     def start(self) -> np.ndarray:
-        """The unconstrained start :data:`HANK_START` of the estimated parameters."""
+        """Return the unconstrained start :data:`HANK_START` of the estimated parameters."""
         return to_unconstrained(HANK_START)[[HANK_PARAM_NAMES.index(n) for n in self.names]]
 
     def log_prior(self, theta: dict[str, float]) -> float:
