@@ -208,8 +208,10 @@ def host_counters(client):
     return total
 
 
-def measure_costs(settings, fix_household=False, repeats=3):
+def measure_costs(settings, repeats=5):
     """Seconds for one cheap evaluation (shock parameters move) and one expensive one (eis)."""
+    from numpyro_semipar.models.hank import SECONDS
+
     posterior, _ = make_posterior(settings, fix_household=False)
     z = posterior.start()
     started = time.perf_counter()
@@ -217,6 +219,7 @@ def measure_costs(settings, fix_household=False, repeats=3):
     first = time.perf_counter() - started
     rng = np.random.default_rng(0)
     costs = {"cheap": [], "policy": [], "expensive": []}
+    parts = {}  # where an expensive evaluation spends its time
     names = posterior.names
     for _ in range(repeats):
         for kind, moved in (
@@ -227,12 +230,18 @@ def measure_costs(settings, fix_household=False, repeats=3):
             point = z.copy()
             for name in moved:
                 point[names.index(name)] += 0.05 * rng.standard_normal()
+            before = dict(SECONDS)
             started = time.perf_counter()
             posterior(point)
             costs[kind].append(time.perf_counter() - started)
+            if kind == "expensive":
+                for part, seconds in SECONDS.items():
+                    parts.setdefault(part, []).append(seconds - before[part])
     return {
         "first_call_seconds": first,
         **{f"{k}_seconds": float(np.median(v)) for k, v in costs.items()},
+        "expensive_parts_seconds": {k: float(np.median(v)) for k, v in parts.items()},
+        "repeats": repeats,
         "horizon": settings["horizon"],
         "sample": list(settings["sample"]),
     }

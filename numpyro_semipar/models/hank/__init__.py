@@ -6,6 +6,7 @@ Importing this package does not import sequence-jacobian; the first evaluation d
 from ._one_asset import COUNTERS as COUNTERS
 from ._one_asset import HANK_PARAM_NAMES as HANK_PARAM_NAMES
 from ._one_asset import HANK_START as HANK_START
+from ._one_asset import SECONDS as SECONDS
 from ._one_asset import HankPosterior as HankPosterior
 from ._one_asset import ge_jacobian as ge_jacobian
 from ._one_asset import hank_priors as hank_priors

@@ -36,6 +36,7 @@ its own Gaussian measurement error, estimated.
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -248,6 +249,9 @@ COUNTERS = {
     "ge_jacobians": 0,
     "likelihoods": 0,
 }
+#: Seconds this process spent in each part (steady states, household Jacobians, GE Jacobians,
+#: impulse responses and likelihood).
+SECONDS = {"steady_state": 0.0, "household_jacobian": 0.0, "ge_jacobian": 0.0, "likelihood": 0.0}
 
 
 def _model() -> dict[str, Any]:
@@ -292,13 +296,17 @@ def household_solution(eis: float, horizon: int):
         return _HOUSEHOLD_CACHE[key]
     parts = _model()
     calibration = {**_CALIBRATION, "eis": float(eis)}
+    started = time.perf_counter()
     solved = parts["model_ss"].solve_steady_state(
         calibration, dict(_UNKNOWNS_SS), _TARGETS_SS, solver="broyden_custom"
     )
     ss = parts["model"].steady_state(solved)
     COUNTERS["steady_states"] += 1
+    SECONDS["steady_state"] += time.perf_counter() - started
+    started = time.perf_counter()
     jacobian = parts["household"].jacobian(ss, inputs=_HOUSEHOLD_INPUTS, T=int(horizon))
     COUNTERS["household_jacobians"] += 1
+    SECONDS["household_jacobian"] += time.perf_counter() - started
     _remember(_HOUSEHOLD_CACHE, key, (ss, jacobian))
     return ss, jacobian
 
@@ -313,6 +321,7 @@ def ge_jacobian(eis: float, phi: float, kappa: float, horizon: int):
     parts = _model()
     # phi and kappa do not enter the steady state (inflation is zero there): only the simple
     # blocks' Jacobians change, evaluated at the new values.
+    started = time.perf_counter()
     ss = ss.copy()
     ss.update({"phi": float(phi), "kappa": float(kappa)})
     G = parts["model"].solve_jacobian(
@@ -324,6 +333,7 @@ def ge_jacobian(eis: float, phi: float, kappa: float, horizon: int):
         Js={parts["household"].name: household_jacobian},
     )
     COUNTERS["ge_jacobians"] += 1
+    SECONDS["ge_jacobian"] += time.perf_counter() - started
     _remember(_G_CACHE, key, G)
     return G
 
@@ -402,6 +412,7 @@ class HankPosterior:
 
         T = self.horizon
         G = ge_jacobian(theta["eis"], theta["phi"], theta["kappa"], T)
+        started = time.perf_counter()
         # Shocks of one unit of the estimated standard deviations: rstar in annualised
         # percentage points (1/400), Z in percent (1/100).
         responses = np.empty((T, 3, 2))
@@ -417,8 +428,10 @@ class HankPosterior:
         sigmas = np.array([theta["sigma_rstar"], theta["sigma_Z"]])
         covariances = estimation.all_covariances(responses, sigmas)
         measurement = np.array([theta["me_dY"], theta["me_pi"], theta["me_i"]])
+        value = float(estimation.log_likelihood(self.data, covariances, measurement))
         COUNTERS["likelihoods"] += 1
-        return float(estimation.log_likelihood(self.data, covariances, measurement))
+        SECONDS["likelihood"] += time.perf_counter() - started
+        return value
 
     def __call__(self, z) -> float:
         """Log posterior (unconstrained, with the transforms' log-Jacobian) at ``z``."""
