@@ -89,7 +89,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--measure-costs", action="store_true", help="time one cheap and one expensive evaluation"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers must be 0 or more, got {args.workers}")
+    return args
 
 
 def make_posterior(settings, fix_household=False):
