@@ -3,6 +3,20 @@
 Importing this package does not import sequence-jacobian; the first evaluation does.
 """
 
+__all__ = [
+    "COUNTERS",
+    "HANK_PARAM_NAMES",
+    "HANK_START",
+    "SECONDS",
+    "HankPosterior",
+    "ge_jacobian",
+    "hank_priors",
+    "household_solution",
+    "load_hank_data",
+    "to_parameters",
+    "to_unconstrained",
+]
+
 from ._one_asset import COUNTERS as COUNTERS
 from ._one_asset import HANK_PARAM_NAMES as HANK_PARAM_NAMES
 from ._one_asset import HANK_START as HANK_START
