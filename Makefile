@@ -30,7 +30,7 @@ $(PY):
 
 # Reinstall only when the project metadata changed (re-running is fast otherwise).
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,hank]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
