@@ -1,7 +1,12 @@
 """Reporting: the shared estimation result, its summary table and ArviZ conversion."""
 
-from ._arviz import result_to_datatree as result_to_datatree
-from ._result import EstimationResult as EstimationResult
-from ._summary import EstimationSummary as EstimationSummary
+from .._lazy import attach
 
-__all__ = ["EstimationResult", "EstimationSummary", "result_to_datatree"]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_arviz": ["result_to_datatree"],
+        "_result": ["EstimationResult"],
+        "_summary": ["EstimationSummary"],
+    },
+)
