@@ -90,7 +90,7 @@ def profile_mle(args, written):
     atoms = mixing.support[mixing.weights > 0.01]
     key = {
         "n, grid points": f"{n}, {m}",
-        "loadings (truth 0.5, 1.5)": ", ".join(
+        "loadings (truth 1.5, 0.3)": ", ".join(
             f"{c:.3f} ± {s:.3f}"
             for c, s in zip(
                 np.ravel(result.params["coef"]), result.flat_std_errors[:2], strict=True
@@ -241,11 +241,12 @@ def mcmc_and_surrogate(args, written):
     tree = az.from_numpyro(mcmc)
     summary = az.summary(tree, kind="all")
     print(summary)
-    rate = float(np.mean(mcmc.get_extra_fields()["acceptance_rate"]))
+    rate = float(tree["sample_stats"]["acceptance_rate"].mean())
 
     # Every evaluated proposal (unconstrained position and exact log density) is training data.
     fields = mcmc.get_extra_fields()
-    positions = np.asarray(fields["info.proposal"]).reshape(-1, 2)
+    proposals = fields["info.proposal"]  # a dict of sites, on the unconstrained scale
+    positions = np.stack([np.ravel(proposals[k]) for k in sorted(proposals)], axis=-1)
     log_densities = np.asarray(fields["info.proposal_logdensity"]).reshape(-1)
     keep = np.isfinite(log_densities)
     positions, log_densities = positions[keep], log_densities[keep]
