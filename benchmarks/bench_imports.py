@@ -15,6 +15,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_imports.py              # 7 fresh processes per row
     .venv/bin/python benchmarks/bench_imports.py --repeats 5
+    .venv/bin/python benchmarks/bench_imports.py --repo /path/to/older/checkout
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ STATEMENTS = (
 _TOP_LEVEL = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")
 
 
-def measure(statement: str) -> tuple[float, float]:
+def measure(statement: str, repo: pathlib.Path = REPO_ROOT) -> tuple[float, float]:
     """(importtime seconds, CPU seconds) of one fresh-process run of ``statement``."""
     code = f"import time\nt0 = time.process_time()\n{statement}\nprint(time.process_time() - t0)"
     out = subprocess.run(
@@ -50,7 +51,7 @@ def measure(statement: str) -> tuple[float, float]:
         capture_output=True,
         text=True,
         check=True,
-        cwd=REPO_ROOT,
+        cwd=repo,
     )
     # Top-level entries have no indentation before the module name; `time` itself is excluded
     # (it is imported by the timing harness, before the statement).
@@ -65,10 +66,16 @@ def measure(statement: str) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="fresh processes per row")
+    parser.add_argument(
+        "--repo",
+        type=pathlib.Path,
+        default=REPO_ROOT,
+        help="checkout whose package is imported (e.g. an older one, for before/after)",
+    )
     args = parser.parse_args(argv)
     rows = []
     for statement in STATEMENTS:
-        runs = [measure(statement) for _ in range(args.repeats)]
+        runs = [measure(statement, args.repo) for _ in range(args.repeats)]
         rows.append(
             (
                 statement,
