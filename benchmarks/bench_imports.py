@@ -51,9 +51,11 @@ def measure(statement: str, repo: pathlib.Path = REPO_ROOT) -> tuple[float, floa
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
-        check=True,
         cwd=repo,
     )
+    if out.returncode != 0:
+        lines = [line for line in out.stderr.splitlines() if not line.startswith("import time:")]
+        raise RuntimeError(f"{statement!r} failed in {repo}:\n" + "\n".join(lines[-20:]))
     # Top-level entries have no indentation before the module name; `time` itself is excluded
     # (it is imported by the timing harness, before the statement).
     total_us = sum(
