@@ -1,5 +1,5 @@
 # numpyro_semipar developer entry points.
-#   make demo   - create .venv if needed, then run the demo examples
+#   make demo   - create .venv if needed, then run examples/demo.py (all four capabilities, ~2 min)
 #   make test   - create .venv if needed, lint, run the test suite, build the docs (-W)
 # The virtual environment is built with the first Python >= 3.12 found on the machine.
 

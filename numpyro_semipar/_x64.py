@@ -14,7 +14,14 @@ from collections.abc import Iterator
 
 import jax
 
-__all__ = ["Float64RequiredError", "X64_HINT", "float64", "require_x64", "x64_enabled"]
+__all__ = [
+    "Float64RequiredError",
+    "X64_HINT",
+    "float64",
+    "require_x64",
+    "to_session_dtypes",
+    "x64_enabled",
+]
 
 X64_HINT = (
     "call `numpyro.enable_x64()` (or `jax.config.update('jax_enable_x64', True)`) at the start "
@@ -50,6 +57,21 @@ def require_x64(what: str) -> None:
 def x64_enabled() -> bool:
     """Return whether 64-bit floats are enabled in JAX right now."""
     return bool(jax.config.jax_enable_x64)
+
+
+def to_session_dtypes(tree):
+    """Convert the arrays of ``tree`` to the dtypes JAX uses now (float32 when x64 is off).
+
+    Entry points that computed in float64 under :func:`float64` hand float32 programs arrays
+    of their own dtypes: a float64 array would make every later JAX operation on it warn that
+    float64 is unavailable. A no-op when x64 is enabled. Concrete arrays only (not traced).
+    """
+    if x64_enabled():
+        return tree
+    import jax.numpy as jnp
+    import numpy as np
+
+    return jax.tree.map(lambda leaf: jnp.asarray(np.asarray(leaf)), tree)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 import importlib.util
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -20,6 +22,7 @@ CASES = [
     ("ma1_indirect.py", ["--num-obs", "200", "--num-reps", "3", "--no-plots"]),
     ("dsge_nk.py", ["--quick", "--no-plots", "--no-results"]),
     ("dsge_custom.py", ["--quick"]),
+    ("demo.py", ["--quick", "--no-plots"]),
 ]
 
 
@@ -34,3 +37,16 @@ def load(script):
 def test_example_runs(script, argv, tmp_path):
     # Convention: every example accepts --out (where it writes plots and tables).
     load(script).main([*argv, "--out", str(tmp_path)])
+
+
+def test_demo_help_prints_usage_and_sections():
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.startswith("usage: demo.py")
+    for section in ("profile-mle", "smm", "panel", "mcmc", "--quick"):
+        assert section in out.stdout

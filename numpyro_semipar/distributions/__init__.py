@@ -1,7 +1,12 @@
 """distributions subpackage."""
 
-from ._profiled_mixture import ProfiledMixture as ProfiledMixture
-from ._smm_likelihood import SMMLikelihood as SMMLikelihood
-from ._synthetic_likelihood import SyntheticLikelihood as SyntheticLikelihood
+from .._lazy import attach
 
-__all__: list[str] = ["ProfiledMixture", "SMMLikelihood", "SyntheticLikelihood"]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_profiled_mixture": ["ProfiledMixture"],
+        "_smm_likelihood": ["SMMLikelihood"],
+        "_synthetic_likelihood": ["SyntheticLikelihood"],
+    },
+)

@@ -13,16 +13,15 @@ evidence ``p(y) = ∫ p(y | θ) p(θ) dθ``.
 - :func:`compare`: Bayes factors and posterior model probabilities.
 """
 
-from ._bridge import bridge_sampling_evidence as bridge_sampling_evidence
-from ._compare import compare as compare
-from ._harmonic_mean import harmonic_mean_evidence as harmonic_mean_evidence
-from ._laplace import laplace_evidence as laplace_evidence
-from ._result import EvidenceResult as EvidenceResult
+from .._lazy import attach
 
-__all__ = [
-    "EvidenceResult",
-    "bridge_sampling_evidence",
-    "compare",
-    "harmonic_mean_evidence",
-    "laplace_evidence",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_bridge": ["bridge_sampling_evidence"],
+        "_compare": ["compare"],
+        "_harmonic_mean": ["harmonic_mean_evidence"],
+        "_laplace": ["laplace_evidence"],
+        "_result": ["EvidenceResult"],
+    },
+)

@@ -15,8 +15,12 @@ LinearFactor
     The linear factor model of the spmlex README (profile-likelihood examples).
 """
 
-__all__ = ["LinearFactor", "dsge", "hank"]
+from .._lazy import attach
 
-from . import dsge as dsge
-from . import hank as hank
-from ._linear_factor import LinearFactor as LinearFactor
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["dsge", "hank"],
+    submod_attrs={
+        "_linear_factor": ["LinearFactor"],
+    },
+)

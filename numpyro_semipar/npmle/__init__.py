@@ -6,22 +6,15 @@
 derivatives.
 """
 
-from ._derivatives import log_marginal as log_marginal
-from ._derivatives import log_responsibilities as log_responsibilities
-from ._em import em as em
-from ._mixsqp import choose_rank as choose_rank
-from ._mixsqp import mixsqp as mixsqp
-from ._profile import profile_loglik as profile_loglik
-from ._result import MixSQPResult as MixSQPResult
-from ._result import SolverStatus as SolverStatus
+from .._lazy import attach
 
-__all__ = [
-    "MixSQPResult",
-    "SolverStatus",
-    "choose_rank",
-    "em",
-    "log_marginal",
-    "log_responsibilities",
-    "mixsqp",
-    "profile_loglik",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_derivatives": ["log_marginal", "log_responsibilities"],
+        "_em": ["em"],
+        "_mixsqp": ["choose_rank", "mixsqp"],
+        "_profile": ["profile_loglik"],
+        "_result": ["MixSQPResult", "SolverStatus"],
+    },
+)

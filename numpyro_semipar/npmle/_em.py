@@ -12,7 +12,7 @@ from jax import lax
 
 from .._deprecation import renamed_arguments
 from .._warnings import ConvergenceWarning
-from .._x64 import float64
+from .._x64 import float64, to_session_dtypes
 from ._mixsqp import envelope_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import (
@@ -140,6 +140,9 @@ def em(
         ll, w, init = problem_arrays(log_lik, weights, init_weights)
         p, loglik, num_iter, status, kkt = _em_solve(ll, w, init, int(max_steps), float(tol))
         result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
+    if not traced:
+        # Float32 sessions get float32 results (see mixsqp's Notes).
+        result = to_session_dtypes(result)
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"em did not converge: {status_message(status)} ({int(num_iter)} steps), KKT "

@@ -14,7 +14,7 @@ from jax import Array
 
 from .._deprecation import renamed_arguments
 from .._warnings import ConvergenceWarning
-from .._x64 import float64
+from .._x64 import float64, to_session_dtypes
 from ._derivatives import active_support, optimal_value, weights_tangent
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
@@ -248,6 +248,19 @@ def mixsqp(
         ``mixing_weights``, ``loglik`` (weighted total, weights as given), ``converged``,
         ``num_iter`` (SQP iterations), ``kkt_residual``, ``status`` (see ``message``).
 
+    Notes
+    -----
+    With 64-bit floats disabled (NumPyro's default), a call on concrete arrays still solves in
+    float64: the input is converted on the host (exactly, for float32 input) and the solver
+    runs under ``jax.enable_x64``. The result's arrays are then returned in the session's
+    dtypes (float32, int32), so that they mix with the rest of a float32 program without
+    dtype warnings; ``converged`` and ``kkt_residual`` describe the float64 solve. Float32
+    input is the only kind such a session can create, so it draws no precision warning there.
+    Inside ``jit``/``vmap``/``grad`` with x64 disabled the solver cannot switch to float64 and
+    raises :class:`~numpyro_semipar.Float64RequiredError` at entry; use
+    :class:`~numpyro_semipar.distributions.ProfiledMixture` (which solves on the host in that
+    case) or call ``numpyro.enable_x64()``.
+
     Raises
     ------
     ValueError
@@ -259,7 +272,8 @@ def mixsqp(
     Warns
     -----
     UserWarning
-        ``log_lik`` or ``weights`` is float32 (precision is limited by the input).
+        ``log_lik`` or ``weights`` is float32 while 64-bit floats are enabled (precision is
+        limited by the input; pass float64).
     ConvergenceWarning
         The KKT residual is above ``tol`` at the end.
 
@@ -298,6 +312,8 @@ def mixsqp(
         ll, w, init = problem_arrays(log_lik, weights, init_weights)
         p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
         result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
+    if not traced:
+        result = to_session_dtypes(result)
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"mixsqp did not converge: {status_message(result.status)} after "

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._x64 import require_x64
+from .._x64 import require_x64, x64_enabled
 
 __all__ = [
     "check_init_weights",
@@ -44,6 +44,9 @@ def _check_float_dtype(x, name: str) -> None:
         if is_traced(x):
             # Inside jit/vmap/grad the solver cannot switch to float64 by itself.
             require_x64(f"the NPMLE solver (traced {name} of dtype {dtype})")
+        if not x64_enabled():
+            # A float32 session can create nothing else; the solver converts it on the host.
+            return
         warnings.warn(
             f"{name} has dtype {dtype}: its entries carry only about "
             f"{np.finfo(dtype).precision} significant digits. The solver computes in float64, "

@@ -1,19 +1,14 @@
 """Reporting: the shared estimation result, summary tables, posterior reports, ArviZ conversion."""
 
-from ._arviz import result_to_datatree as result_to_datatree
-from ._compare import plot_forest_compare as plot_forest_compare
-from ._compare import summary as summary
-from ._posterior_report import geweke_z as geweke_z
-from ._posterior_report import posterior_report as posterior_report
-from ._result import EstimationResult as EstimationResult
-from ._summary import EstimationSummary as EstimationSummary
+from .._lazy import attach
 
-__all__ = [
-    "EstimationResult",
-    "EstimationSummary",
-    "geweke_z",
-    "plot_forest_compare",
-    "posterior_report",
-    "result_to_datatree",
-    "summary",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submod_attrs={
+        "_arviz": ["result_to_datatree"],
+        "_compare": ["plot_forest_compare", "summary"],
+        "_posterior_report": ["geweke_z", "posterior_report"],
+        "_result": ["EstimationResult"],
+        "_summary": ["EstimationSummary"],
+    },
+)

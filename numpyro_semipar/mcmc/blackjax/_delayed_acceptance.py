@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from blackjax import GenerateSamplingAPI
 from blackjax.base import SamplingAlgorithm
 from jax.flatten_util import ravel_pytree
 
@@ -393,3 +394,8 @@ def as_top_level_api(
         return kernel(rng_key, state, logdensity_fn, surrogate_logdensity_fn, factor)
 
     return SamplingAlgorithm(init_fn, step_fn)
+
+
+# The public BlackJAX-style algorithm: call it for a SamplingAlgorithm, or use its init and
+# build_kernel attributes (exported as numpyro_semipar.mcmc.blackjax.delayed_acceptance).
+delayed_acceptance = GenerateSamplingAPI(as_top_level_api, init, build_kernel)

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from blackjax import GenerateSamplingAPI
 from blackjax.base import SamplingAlgorithm
 
 from ._batch_evaluation import _check_evaluator
@@ -240,3 +241,8 @@ def as_top_level_api(
 def flat_points(info: MultiProposalInfo) -> jax.Array:
     """Return the ``N + 1`` points of an info as an ``(N + 1, d)`` array (for adaptation)."""
     return jax.vmap(lambda point: flatten_position(point)[0])(info.points)
+
+
+# The public BlackJAX-style algorithm: call it for a SamplingAlgorithm, or use its init and
+# build_kernel attributes (exported as numpyro_semipar.mcmc.blackjax.multi_proposal).
+multi_proposal = GenerateSamplingAPI(as_top_level_api, init, build_kernel)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from blackjax import GenerateSamplingAPI
 from blackjax.base import SamplingAlgorithm
 
 from ._proposals import flatten_position, gaussian_step, proposal_cholesky
@@ -217,3 +218,8 @@ def _safe_logdensity(value: jax.Array) -> jax.Array:
 def position_dimension(position: Any) -> int:
     """Return the number of scalar coordinates of a pytree position."""
     return int(flatten_position(position)[0].shape[0])
+
+
+# The public BlackJAX-style algorithm: call it for a SamplingAlgorithm, or use its init and
+# build_kernel attributes (exported as numpyro_semipar.mcmc.blackjax.random_walk).
+random_walk = GenerateSamplingAPI(as_top_level_api, init, build_kernel)

@@ -23,6 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from blackjax import GenerateSamplingAPI
 from blackjax.base import SamplingAlgorithm
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -309,3 +310,8 @@ def _static_free(fn):
     if isinstance(owner, Surrogate) and owner.info is not None:
         return getattr(dataclasses.replace(owner, info=None), fn.__name__)
     return fn
+
+
+# The public BlackJAX-style algorithm: call it for a SamplingAlgorithm, or use its init and
+# build_kernel attributes (exported as numpyro_semipar.mcmc.blackjax.surrogate_mh).
+surrogate_mh = GenerateSamplingAPI(as_top_level_api, init, build_kernel)
