@@ -15,6 +15,7 @@ from jax import Array
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ._derivatives import active_support, optimal_value, weights_tangent
+from ._mixsqp_numpy import solve_checked as solve_on_host
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
 from ._sqp import SQPOptions, kkt_residual, sqp_options, sqp_solve
@@ -28,6 +29,15 @@ _AUTO_MIN_ROWS_PER_COLUMN = 50
 _AUTO_MAX_RANK_FRACTION = 0.5
 # Rows used to estimate the numerical rank before the solve (the basis itself uses all rows).
 _RANK_SAMPLE_ROWS = 4096
+# engine="auto" solves concrete problems with at most this many entries (n * m) on the host
+# (NumPy/LAPACK, no compilation). Measured on the 2-core CPU (benchmarks/RESULTS.md, issue
+# 17): the JAX solver compiles for 1.5-4 s per shape; warm, the host solver matches it up to
+# about 2000 x 200 and takes about 0.1 s (twice the JAX time) at 20000 x 50, so at this size a
+# user would need some 50 calls of one shape before the compilation paid off. Larger
+# problems (where the host is 5x slower warm: 1.7 s against 9 s at 100000 x 100, and the
+# low-rank Hessian helps) stay on the compiled solver.
+_HOST_MAX_ENTRIES = 1_000_000
+_ENGINES = ("auto", "jax", "host")
 
 
 class _Config(NamedTuple):
@@ -155,6 +165,36 @@ def _resolve_rank(low_rank, log_lik, weights, tol_svd, traced: bool) -> int:
     )
 
 
+def _on_host(engine: str, traced: bool, low_rank, n: int, m: int) -> bool:
+    """Whether this call runs the NumPy solver (see ``engine`` in :func:`mixsqp`)."""
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}; got {engine!r}")
+    exact_hessian = low_rank is False or low_rank is None or low_rank == "auto"
+    if engine == "host":
+        if traced:
+            raise TypeError(
+                "engine='host' needs concrete arrays; under jit/vmap/grad use engine='auto' "
+                "or 'jax'"
+            )
+        if not exact_hessian:
+            raise ValueError(
+                f"engine='host' has no low-rank Hessian; got low_rank={low_rank!r} (pass "
+                "low_rank=False or 'auto', or engine='jax')"
+            )
+        return True
+    return engine == "auto" and not traced and exact_hessian and n * m <= _HOST_MAX_ENTRIES
+
+
+def _host_result(log_lik, weights, init_weights, sqp: SQPOptions) -> MixSQPResult:
+    """Solve with the NumPy solver; fields as JAX arrays of the JAX solver's dtypes."""
+    result = solve_on_host(log_lik, weights, init_weights, sqp)
+    dtypes = (np.float64, np.float64, np.bool_, np.int64, np.float64, np.int32)
+    # device_put only (no jnp operation): a host solve compiles nothing.
+    return MixSQPResult(
+        *(jax.device_put(np.asarray(v, dtype=t)) for v, t in zip(result, dtypes, strict=True))
+    )
+
+
 def mixsqp(
     log_lik,
     weights=None,
@@ -174,6 +214,7 @@ def mixsqp(
     tol_svd: float = 1e-6,
     support_gap_tol: float = 1e-6,
     warn: bool = True,
+    engine: Literal["auto", "jax", "host"] = "auto",
 ) -> MixSQPResult:
     r"""Maximum-likelihood mixture weights on a fixed grid by mixSQP.
 
@@ -185,7 +226,7 @@ def mixsqp(
     log-likelihoods far below the float64 underflow threshold are fine. Convergence is judged
     on the full KKT conditions over all grid points.
 
-    Pure JAX: works under ``jax.jit`` and ``jax.vmap`` (a batch of problems of one shape), and
+    Works under ``jax.jit`` and ``jax.vmap`` (a batch of problems of one shape), and
     is differentiable with respect to ``log_lik`` and ``weights``. The ``loglik`` field is
     differentiated by the envelope theorem (gradient ``w_i r_ij``, with ``r`` the posterior
     responsibilities of :func:`log_responsibilities`) and ``mixing_weights`` by implicit
@@ -239,6 +280,16 @@ def mixsqp(
     warn : bool
         Emit a :class:`~numpyro_semipar.ConvergenceWarning` when the solver did not converge
         (only outside ``jit``/``vmap``, where the flag is concrete).
+    engine : {"auto", "jax", "host"}
+        ``"jax"``: the compiled solver (the only one under ``jit``/``vmap``/``grad``).
+        ``"host"``: the same algorithm in NumPy/LAPACK (exact Hessian), for concrete input
+        only; nothing is compiled, so a one-off solve of a small problem takes milliseconds
+        instead of the seconds XLA needs to compile the solver for each new shape.
+        ``"auto"`` (default): the host solver for concrete input with at most 1,000,000
+        entries (``n * m``) and ``low_rank`` ``"auto"`` or ``False``, the compiled one
+        otherwise. Both return the same fields (JAX arrays of the same dtypes) and the same
+        optimum; their iterates agree up to rounding. Pass ``"jax"`` when solving very many
+        problems of one shape, where the compiled solver's warm speed pays for its compilation.
 
     Returns
     -------
@@ -274,7 +325,8 @@ def mixsqp(
     (True, 1.0)
     """
     n, m, traced = check_problem(log_lik, weights, init_weights)
-    rank = _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
+    host = _on_host(engine, traced, low_rank, n, m)
+    rank = 0 if host else _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
     config = _Config(
         sqp_options(
             m,
@@ -293,9 +345,13 @@ def mixsqp(
         float(support_gap_tol),
     )
     with float64():
-        ll, w, init = problem_arrays(log_lik, weights, init_weights)
-        p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
-        result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
+        if host:
+            result = _host_result(log_lik, weights, init_weights, config.sqp)
+        else:
+            ll, w, init = problem_arrays(log_lik, weights, init_weights)
+            p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
+            result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
+    num_iter, kkt = result.num_iter, result.kkt_residual
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"mixsqp did not converge: {status_message(result.status)} after "
