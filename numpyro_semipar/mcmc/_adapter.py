@@ -56,7 +56,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import constrain_fn, initialize_model
 from numpyro.util import identity, is_prng_key
 
-from . import _chain_health
+from . import _chain_health, _numpyro_loop_cache
 
 __all__ = ["BlackJAXKernelAdapter", "MHKernelState"]
 
@@ -257,6 +257,8 @@ class BlackJAXKernelAdapter(MCMCKernel):
 
     def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs={}):  # noqa: B006
         """Initialise one chain (a key) or a batch of chains (a batch of keys)."""
+        # So that a second MCMC.run reuses the compiled loop (a NumPyro 0.22 defect).
+        _numpyro_loop_cache.install()
         vectorized = not is_prng_key(rng_key)
         if vectorized:
             rng_key, key_init_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
