@@ -179,6 +179,10 @@ class BlackJAXKernelAdapter(MCMCKernel):
         ``f(points, logdensities)`` receiving every target evaluation (see module docstring).
     """
 
+    #: Build the chains' initial states in one jitted program (set by subclasses whose
+    #: ``init_algorithm`` is traceable); otherwise they are built eagerly.
+    jit_chain_init: bool = False
+
     def __init__(
         self,
         model: Callable | None = None,
@@ -445,9 +449,12 @@ class BlackJAXKernelAdapter(MCMCKernel):
                 rng_key=rng_key,
             )
 
-        if not batched:
-            return one(rng_keys, algorithm_keys, positions)
-        return jax.vmap(one)(rng_keys, algorithm_keys, positions)
+        build = one if not batched else jax.vmap(one)
+        if self.jit_chain_init:
+            # One small program instead of dozens of eagerly compiled operations (each costs
+            # 20-60 ms of XLA compilation on CPU, several seconds in all for a fresh process).
+            build = jax.jit(build)
+        return build(rng_keys, algorithm_keys, positions)
 
     def _sample(self, state: MHKernelState, model_args, model_kwargs) -> MHKernelState:
         logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
