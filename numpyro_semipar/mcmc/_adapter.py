@@ -388,7 +388,12 @@ class BlackJAXKernelAdapter(MCMCKernel):
             _chain_health.should_check(iteration, num_warmup), check, lambda s: s, state
         )
 
+    def host_statistics(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Host-side post-processing of the check's statistics (override; default none)."""
+        return stats
+
     def _report_health(self, stats) -> None:
+        stats = self.host_statistics(stats)
         _chain_health.report(type(self).__name__, stats, self.health_messages(stats))
 
     # ------------------------------------------------------------------ internals
