@@ -38,7 +38,8 @@ import time
 START = time.perf_counter()
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6)
+# The grid of bench_mh_kernels: np.geomspace(0.05, 2.0, 12).
+GRID = tuple(0.05 * 40 ** (k / 11) for k in range(12))
 
 
 def _target():
@@ -98,7 +99,7 @@ def worker(sampler: str, warmup: int, samples: int, seed: int, sigma: float) -> 
     if sampler == "RandomWalkMH":
         kernel = RandomWalkMH(potential_fn=lambda x: -logdensity(x))
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, progress_bar=False)
-        mcmc.run(jax.random.key(seed), init_params=jnp_asarray(init))
+        mcmc.run(jax.random.key(seed), init_params=jax.numpy.asarray(init))
         draws = np.asarray(mcmc.get_samples())
     else:
         algorithm = blackjax.normal_random_walk(logdensity, sigma * jnp.ones(init.size))
@@ -126,12 +127,6 @@ def worker(sampler: str, warmup: int, samples: int, seed: int, sigma: float) -> 
         "ess_per_second": ess / seconds,
         "max_abs_mean_error": float(np.max(np.abs(draws.mean(0) - mean))),
     }
-
-
-def jnp_asarray(x):
-    import jax.numpy as jnp
-
-    return jnp.asarray(x)
 
 
 def grid_search(samples: int, seed: int) -> float:
@@ -205,7 +200,8 @@ def main(argv=None):
             row = _spawn("--worker", sampler, sigma, *common, "--seed", repeat)
             rows[sampler].append(row)
             print(
-                f"  {sampler:<13} wall {row['seconds']:.2f}s (process {row['process_seconds']:.2f}s)"
+                f"  {sampler:<13} wall {row['seconds']:.2f}s"
+                f" (process {row['process_seconds']:.2f}s)"
                 f"  compiles {row['compiles']} ({row['compile_seconds']:.2f}s)"
                 f"  min ESS {row['min_ess']:.0f}  ESS/s {row['ess_per_second']:.0f}",
                 flush=True,

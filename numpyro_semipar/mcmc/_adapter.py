@@ -397,6 +397,10 @@ class BlackJAXKernelAdapter(MCMCKernel):
         _chain_health.report(type(self).__name__, stats, self.health_messages(stats))
 
     # ------------------------------------------------------------------ internals
+    def prepares_chains(self) -> bool:
+        """Whether :meth:`prepare_chains` may change the positions (override with it)."""
+        return type(self).prepare_chains is not BlackJAXKernelAdapter.prepare_chains
+
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
         """Prepare the batched starting positions before per-chain initialisation.
 
@@ -413,7 +417,9 @@ class BlackJAXKernelAdapter(MCMCKernel):
         One chain is initialised without ``vmap``: eagerly, a vmapped model run compiles every
         primitive (and the model's jitted pieces) again for the batch shape.
         """
-        if not batched:
+        if not batched and not self.prepares_chains():
+            pass  # nothing to prepare: no batch axis to add and remove (eager compilations)
+        elif not batched:
             add_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
             positions = self.prepare_chains(
                 add_axis(algorithm_keys), add_axis(positions), logdensity_fn, num_warmup

@@ -220,6 +220,10 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         return _blackjax_adaptation.optimal_scale(dimension)
 
     # -- BlackJAXKernelAdapter interface
+    def prepares_chains(self) -> bool:
+        """Only the mode start changes the starting positions."""
+        return self._init_at_mode
+
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
         """Find the mode once and draw the starting points around it (``init_at_mode``).
 
