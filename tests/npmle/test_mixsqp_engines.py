@@ -2,8 +2,9 @@
 
 The host solver's agreement with the compiled one is checked case by case in
 test_mixsqp_numpy.py and on the published optima in test_mixsqp_reference.py; here: which
-engine runs when, that the host path compiles nothing (with x64 on or off) and returns the
-compiled path's fields, and that non-convergence is reported the same way by both.
+engine runs when, that the host path compiles nothing (with x64 on or off) and returns
+the compiled path's fields (NumPy arrays of the same dtypes), and that non-convergence is
+reported the same way by both.
 """
 
 import jax
@@ -40,7 +41,7 @@ def test_auto_solves_a_small_concrete_problem_without_compiling(problem, compile
         res = mixsqp(log_lik, weights)
     assert compiles.count == 0
     for field, ours, ref in zip(res._fields, res, compiled, strict=True):
-        assert isinstance(ours, jax.Array), field
+        assert isinstance(ours, np.ndarray) and isinstance(ref, jax.Array), field
         assert (ours.dtype, ours.shape) == (ref.dtype, ref.shape), field
     assert bool(res.converged) and int(res.status) == SolverStatus.CONVERGED
     assert int(res.num_iter) == int(compiled.num_iter)
