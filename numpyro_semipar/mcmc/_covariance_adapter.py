@@ -220,6 +220,11 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         return _blackjax_adaptation.optimal_scale(dimension)
 
     # -- BlackJAXKernelAdapter interface
+    def chain_init_key(self):
+        """Return a digest of the initial covariance (the mode start's with ``init_at_mode``)."""
+        covariance = self._initial_covariance
+        return None if covariance is None else _array_digest(np.asarray(covariance))
+
     def prepares_chains(self) -> bool:
         """Only the mode start changes the starting positions."""
         return self._init_at_mode
