@@ -185,6 +185,14 @@ def _on_host(engine: str, traced: bool, low_rank, n: int, m: int) -> bool:
     return engine == "auto" and not traced and exact_hessian and n * m <= _HOST_MAX_ENTRIES
 
 
+@functools.cache
+def _blas_controller():
+    # Created once (inspecting the loaded BLAS libraries takes about 1 ms); limit() is cheap.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _host_result(log_lik, weights, init_weights, sqp: SQPOptions) -> MixSQPResult:
     """Solve with the NumPy solver; fields as NumPy arrays of the JAX solver's dtypes.
 
@@ -192,7 +200,11 @@ def _host_result(log_lik, weights, init_weights, sqp: SQPOptions) -> MixSQPResul
     waits on JAX's runtime threads, which cost more than the whole solve when the CPU is
     busy (median 16-18 ms against 1.8 ms for a 300 x 25 problem on the loaded 2-core machine).
     """
-    result = solve_on_host(log_lik, weights, init_weights, sqp)
+    # One BLAS thread: at these sizes threads gain little on an idle machine and lose badly
+    # on a busy one (2000 x 100: 219 ms with OpenBLAS's default threads, 25 ms with one, on the
+    # shared 2-core machine).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        result = solve_on_host(log_lik, weights, init_weights, sqp)
     dtypes = (np.float64, np.float64, np.bool_, np.int64, np.float64, np.int32)
     return MixSQPResult(*(np.asarray(v, dtype=t) for v, t in zip(result, dtypes, strict=True)))
 
