@@ -33,6 +33,7 @@ __all__ = ["install"]
 # Wrappers kept (LRU): fori_collect's own cache of loop bodies holds 8 functions.
 _MAX_WRAPPERS = 32
 _lock = threading.Lock()
+_swap_lock = threading.Lock()
 
 
 def _memoized(maybe_jit: Callable) -> Callable:
@@ -66,16 +67,23 @@ def install() -> None:
         return
     if not hasattr(numpyro.util, "_fori_collect_loop") or current is not numpyro.util.fori_collect:
         return  # not the NumPyro this works around, or someone else wrapped it: leave it
-    memoized = _memoized(numpyro.util.maybe_jit)
+    original = numpyro.util.maybe_jit
+    memoized = _memoized(original)
+    active = [0]  # fori_collect calls in progress (threads may run chains concurrently)
 
     @functools.wraps(current)
     def fori_collect(*args, **kwargs):
-        original = numpyro.util.maybe_jit
-        numpyro.util.maybe_jit = memoized
+        with _swap_lock:
+            if active[0] == 0:
+                numpyro.util.maybe_jit = memoized
+            active[0] += 1
         try:
             return current(*args, **kwargs)
         finally:
-            numpyro.util.maybe_jit = original
+            with _swap_lock:
+                active[0] -= 1
+                if active[0] == 0:
+                    numpyro.util.maybe_jit = original
 
     fori_collect._reuses_compiled_loop = True
     numpyro.infer.mcmc.fori_collect = fori_collect
