@@ -325,8 +325,9 @@ def timed(fn, repeats):
 def run_numpyro(kernel, init, num_warmup, num_samples, seed, repeats, num_chains=1, collect=None):
     """Warm up with ``MCMC.warmup``, then time ``kernel.sample`` in a jitted ``lax.scan``.
 
-    ``MCMC.run`` re-traces and recompiles its collection loop on every call, so timing it
-    would include compilation; the scan runs exactly the same transition without the driver.
+    A first ``MCMC.run`` (and any run of a new ``MCMC`` object) traces and compiles its
+    collection loop, so timing it would include compilation; the scan runs exactly the same
+    transition without the driver. ``bench_mh_end_to_end.py`` times the first run instead.
     """
     mcmc = MCMC(
         kernel,

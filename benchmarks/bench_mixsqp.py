@@ -20,10 +20,18 @@ replaces L by a truncated SVD computed by irlba from a random start (``tol.svd =
 and checks convergence on the support only. ``R-mixsqp-tight`` solves the exact problem
 to tight tolerances (``R_TIGHT_CONTROL``), the accuracy comparison.
 
+``--cold`` measures a user's first call instead (issue 17): for each engine of ``mixsqp``
+("auto", which solves small concrete problems on the host, and "jax", the compiled solver),
+``--cold-repeats`` fresh processes (64-bit floats left off, as a NumPyro user starts) that
+import NumPy, JAX and the package, build the problem, solve it once, then 200 more times warm.
+Reported: import time, first solve, the whole process from interpreter start to the first
+result, warm median, backend compilations, and the objective (the same optimum is checked).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_mixsqp.py                     # all three sizes
     .venv/bin/python benchmarks/bench_mixsqp.py --sizes 20000x100 --repeats 2
+    .venv/bin/python benchmarks/bench_mixsqp.py --cold --sizes 300x25,2000x100
 """
 
 from __future__ import annotations
@@ -133,13 +141,13 @@ def worker(args) -> None:
         rank = _resolve_rank("auto", log_lik, None, 1e-6, False)
 
         def solve(x, low_rank="auto"):
-            return mixsqp(x, low_rank=low_rank, warn=False)
+            return mixsqp(x, low_rank=low_rank, warn=False, engine="jax")
 
     elif args.worker == "jax-mixsqp-fullH":
         rank = False
 
         def solve(x, low_rank=None):
-            return mixsqp(x, low_rank=False, warn=False)
+            return mixsqp(x, low_rank=False, warn=False, engine="jax")
 
     else:
         rank = None
@@ -172,6 +180,92 @@ def worker(args) -> None:
         "x": np.asarray(res.mixing_weights).tolist(),
     }
     print("RESULT " + json.dumps(out))
+
+
+_COLD_WORKER = r"""
+import time
+start = time.perf_counter()
+import sys
+import numpy as np
+import jax
+from numpyro_semipar.npmle import mixsqp
+imported = time.perf_counter()
+compiles = [0]
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **_: compiles.__setitem__(0, compiles[0] + 1)
+    if event == "/jax/core/compile/backend_compile_duration" else None
+)
+engine, n, m, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.default_rng(seed)
+x = rng.choice([-2.0, 0.5, 3.0], size=n, p=[0.3, 0.5, 0.2]) + rng.normal(size=n)
+grid = np.linspace(x.min(), x.max(), m)
+log_lik = -0.5 * (x[:, None] - grid[None, :]) ** 2 - 0.5 * np.log(2 * np.pi)
+built = time.perf_counter()
+res = mixsqp(log_lik, engine=engine)
+value = float(res.loglik)
+first = time.perf_counter() - built
+done = time.perf_counter()
+first_compiles = compiles[0]
+warm = []
+for _ in range(200):
+    t = time.perf_counter()
+    float(mixsqp(log_lik, engine=engine).loglik)
+    warm.append(time.perf_counter() - t)
+print("RESULT", {"import": imported - start, "first": first, "to_result": done - start,
+    "warm": float(np.median(warm)), "compiles": first_compiles, "loglik": value,
+    "converged": bool(res.converged), "num_iter": int(res.num_iter)})
+"""
+
+
+def run_cold(args) -> list[dict]:
+    """Fresh processes per engine and size: import to first result, then warm (issue 17)."""
+    import ast
+
+    rows = []
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    for size in args.sizes.split(","):
+        n, m = (int(v) for v in size.split("x"))
+        for engine in ("auto", "jax"):
+            runs = []
+            for _ in range(args.cold_repeats):
+                t0 = time.perf_counter()
+                proc = subprocess.run(
+                    [sys.executable, "-c", _COLD_WORKER, engine, str(n), str(m), str(args.seed)],
+                    capture_output=True,
+                    text=True,
+                    cwd=os.path.dirname(HERE),
+                    env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)),
+                )
+                line = [v for v in proc.stdout.splitlines() if v.startswith("RESULT ")]
+                if not line:
+                    raise RuntimeError(f"cold {engine} failed:\n{proc.stderr[-2000:]}")
+                run = ast.literal_eval(line[0][7:])
+                run["process"] = time.perf_counter() - t0
+                runs.append(run)
+            med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+            spread = max(r["loglik"] for r in runs) - min(r["loglik"] for r in runs)
+            row = {"size": size, "engine": engine, **med, "loglik_spread": spread}
+            rows.append(row)
+            print(
+                f"{size:>9} engine={engine:<4} import {med['import']:.3f} s  first solve "
+                f"{med['first']:.3f} s  start-to-result {med['to_result']:.3f} s  whole "
+                f"process {med['process']:.3f} s  warm {1e3 * med['warm']:.2f} ms  compiles "
+                f"{med['compiles']:.0f}  loglik {med['loglik']:.10f}  iters {med['num_iter']:.0f}",
+                flush=True,
+            )
+    print(f"load average at end: {os.getloadavg()}")
+    print(
+        "| n × m | engine | import (s) | first solve (s) | start to result (s) | warm (ms) "
+        "| compiles | loglik |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['size']} | {r['engine']} | {r['import']:.3f} | {r['first']:.3f} | "
+            f"{r['to_result']:.3f} | {1e3 * r['warm']:.2f} | {r['compiles']:.0f} | "
+            f"{r['loglik']:.10f} |"
+        )
+    return rows
 
 
 def run_jax(solver, data, args):
@@ -272,12 +366,16 @@ def main(argv=None):
         "--solvers", default="jax-mixsqp,jax-mixsqp-fullH,jax-em,R-mixsqp,R-mixsqp-tight"
     )
     parser.add_argument("--out", default=None, help="write the table as JSON here")
+    parser.add_argument("--cold", action="store_true", help="first-call benchmark (issue 17)")
+    parser.add_argument("--cold-repeats", type=int, default=5)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return None
+    if args.cold:
+        return run_cold(args)
     solvers = args.solvers.split(",")
     r_controls = {"R-mixsqp": "", "R-mixsqp-tight": R_TIGHT_CONTROL}
     use_r = any(s in r_controls for s in solvers) and r_available()

@@ -28,6 +28,7 @@ Entry points that cannot run in float32 raise :class:`Float64RequiredError`, whi
 
 import importlib
 
+from ._compilation_cache import enable_compilation_cache
 from ._warnings import ConvergenceWarning, IdentificationWarning, SamplerWarning
 from ._x64 import Float64RequiredError, float64
 
@@ -50,6 +51,7 @@ __all__ = [
     "Float64RequiredError",
     "IdentificationWarning",
     "SamplerWarning",
+    "enable_compilation_cache",
     "float64",
     *_SUBPACKAGES,
 ]

@@ -58,7 +58,7 @@ from numpyro.infer.util import constrain_fn, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from .._host_callback import debug_callback
-from . import _chain_health
+from . import _chain_health, _numpyro_loop_cache
 
 __all__ = ["BlackJAXKernelAdapter", "MHKernelState"]
 
@@ -181,6 +181,10 @@ class BlackJAXKernelAdapter(MCMCKernel):
         ``f(points, logdensities)`` receiving every target evaluation (see module docstring).
     """
 
+    #: Build the chains' initial states in one jitted program (set by subclasses whose
+    #: ``init_algorithm`` is traceable); otherwise they are built eagerly.
+    jit_chain_init: bool = False
+
     def __init__(
         self,
         model: Callable | None = None,
@@ -259,6 +263,8 @@ class BlackJAXKernelAdapter(MCMCKernel):
 
     def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs={}):  # noqa: B006
         """Initialise one chain (a key) or a batch of chains (a batch of keys)."""
+        # So that a second MCMC.run reuses the compiled loop (a NumPyro 0.22 defect).
+        _numpyro_loop_cache.install()
         vectorized = not is_prng_key(rng_key)
         if vectorized:
             rng_key, key_init_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
@@ -384,10 +390,19 @@ class BlackJAXKernelAdapter(MCMCKernel):
             _chain_health.should_check(iteration, num_warmup), check, lambda s: s, state
         )
 
+    def host_statistics(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Host-side post-processing of the check's statistics (override; default none)."""
+        return stats
+
     def _report_health(self, stats) -> None:
+        stats = self.host_statistics(stats)
         _chain_health.report(type(self).__name__, stats, self.health_messages(stats))
 
     # ------------------------------------------------------------------ internals
+    def prepares_chains(self) -> bool:
+        """Whether :meth:`prepare_chains` may change the positions (override with it)."""
+        return type(self).prepare_chains is not BlackJAXKernelAdapter.prepare_chains
+
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
         """Prepare the batched starting positions before per-chain initialisation.
 
@@ -404,7 +419,9 @@ class BlackJAXKernelAdapter(MCMCKernel):
         One chain is initialised without ``vmap``: eagerly, a vmapped model run compiles every
         primitive (and the model's jitted pieces) again for the batch shape.
         """
-        if not batched:
+        if not batched and not self.prepares_chains():
+            pass  # nothing to prepare: no batch axis to add and remove (eager compilations)
+        elif not batched:
             add_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
             positions = self.prepare_chains(
                 add_axis(algorithm_keys), add_axis(positions), logdensity_fn, num_warmup
@@ -445,9 +462,24 @@ class BlackJAXKernelAdapter(MCMCKernel):
                 rng_key=rng_key,
             )
 
-        if not batched:
-            return one(rng_keys, algorithm_keys, positions)
-        return jax.vmap(one)(rng_keys, algorithm_keys, positions)
+        build = one if not batched else jax.vmap(one)
+        if self.jit_chain_init:
+            # One small program instead of dozens of eagerly compiled operations (each costs
+            # 20-60 ms of XLA compilation on CPU, several seconds in all for a fresh process),
+            # kept for the next run with the same arguments: `one` closes over this run's log
+            # density, which is the same function when the model arguments are the same.
+            key = (batched, num_warmup, self._arguments_digest, self.chain_init_key())
+            cached = getattr(self, "_chain_init_cache", None)
+            if key[2] is not None and cached is not None and cached[0] == key:
+                build = cached[1]
+            else:
+                build = jax.jit(build)
+                self._chain_init_cache = (key, build) if key[2] is not None else None
+        return build(rng_keys, algorithm_keys, positions)
+
+    def chain_init_key(self) -> Any:
+        """Return what, besides the model arguments, the initial states depend on (override)."""
+        return ()
 
     def _sample(self, state: MHKernelState, model_args, model_kwargs) -> MHKernelState:
         logdensity_fn = self.logdensity_fn(model_args, model_kwargs)
@@ -487,4 +519,5 @@ class BlackJAXKernelAdapter(MCMCKernel):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_sample_fn"] = None
+        state["_chain_init_cache"] = None  # a jitted closure: rebuilt after unpickling
         return state

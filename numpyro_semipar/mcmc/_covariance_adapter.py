@@ -21,7 +21,7 @@ from numpyro.infer import init_to_uniform
 from ._adapter import BlackJAXKernelAdapter, _array_digest
 from .blackjax import _adaptation as _blackjax_adaptation
 
-__all__ = ["CovarianceAdaptiveAdapter", "adaptation_schedule"]
+__all__ = ["CovarianceAdaptiveAdapter", "adaptation_schedule", "covariance_change_numpy"]
 
 
 def _restart_points(fraction: float) -> list[float]:
@@ -70,6 +70,24 @@ def adaptation_schedule(state, iteration, num_warmup, fraction: float):
         lambda s: s,
         state,
     )
+
+
+def covariance_change_numpy(current, checkpoint) -> np.ndarray:
+    """NumPy twin of :func:`~numpyro_semipar.mcmc.blackjax.covariance_change` on ``(..., d, d)``.
+
+    ``exp(max |log λ_i|)`` over the eigenvalues of ``L⁻¹ C L⁻ᵀ``, with ``L`` the Cholesky factor
+    of the (slightly regularised) checkpoint and ``C`` the current estimate.
+    """
+    current = np.asarray(current, np.float64)
+    checkpoint = np.asarray(checkpoint, np.float64)
+    eye = np.eye(checkpoint.shape[-1])
+    trace = np.trace(checkpoint, axis1=-2, axis2=-1)[..., None, None]
+    factor = np.linalg.cholesky(checkpoint + np.finfo(np.float64).eps * trace * eye)
+    half = np.linalg.solve(factor, current)
+    whitened = np.linalg.solve(factor, np.swapaxes(half, -1, -2))
+    eigenvalues = np.linalg.eigvalsh((whitened + np.swapaxes(whitened, -1, -2)) / 2)
+    eigenvalues = np.clip(eigenvalues, np.finfo(np.float64).tiny, None)
+    return np.exp(np.max(np.abs(np.log(eigenvalues)), axis=-1))
 
 
 class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
@@ -172,11 +190,25 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         """How much the proposal covariance changed since its checkpoint (for the checks)."""
         if not self._adapt_covariance:
             return {}
+        # The matrices, not covariance_change itself: its Cholesky, triangular solves and
+        # eigenvalues would be compiled into every sampling loop (seconds of XLA compilation
+        # on CPU, for a check that runs a few times per run); the host computes them instead.
         return {
-            "covariance_change": _blackjax_adaptation.covariance_change(adaptation_state),
+            "covariance_now": _blackjax_adaptation.adapted_covariance(adaptation_state),
+            "covariance_checkpoint": adaptation_state.checkpoint_covariance,
             "covariance_draws": adaptation_state.count,
             "dimension": jnp.asarray(adaptation_state.mean.shape[-1]),
         }
+
+    def host_statistics(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Replace the covariance matrices of the summary by their ``covariance_change``."""
+        if "covariance_now" not in stats:
+            return stats
+        stats = dict(stats)
+        stats["covariance_change"] = covariance_change_numpy(
+            stats.pop("covariance_now"), stats.pop("covariance_checkpoint")
+        )
+        return stats
 
     # -- hooks for subclasses
     def adaptation_points(self, algorithm_state, info) -> tuple[jax.Array, jax.Array | None]:
@@ -188,6 +220,15 @@ class CovarianceAdaptiveAdapter(BlackJAXKernelAdapter):
         return _blackjax_adaptation.optimal_scale(dimension)
 
     # -- BlackJAXKernelAdapter interface
+    def chain_init_key(self):
+        """Return a digest of the initial covariance (the mode start's with ``init_at_mode``)."""
+        covariance = self._initial_covariance
+        return None if covariance is None else _array_digest(np.asarray(covariance))
+
+    def prepares_chains(self) -> bool:
+        """Only the mode start changes the starting positions."""
+        return self._init_at_mode
+
     def prepare_chains(self, rng_keys, positions, logdensity_fn, num_warmup):
         """Find the mode once and draw the starting points around it (``init_at_mode``).
 

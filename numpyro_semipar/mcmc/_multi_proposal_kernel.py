@@ -85,6 +85,8 @@ class MultiProposalMH(CovarianceAdaptiveAdapter):
     ``N`` evaluations run in parallel: judge it by effective samples per second, not per draw.
     """
 
+    jit_chain_init = True
+
     def __init__(
         self,
         model: Callable | None = None,

@@ -72,6 +72,8 @@ class RandomWalkMH(CovarianceAdaptiveAdapter):
     >>> mcmc.run(jax.random.key(0))
     """
 
+    jit_chain_init = True
+
     def __init__(
         self,
         model: Callable | None = None,

@@ -144,6 +144,9 @@ class SurrogateMH(RandomWalkMH):
         surrogate), ...).
     """
 
+    # Eager chain init, as before (not checked with the surrogate models).
+    jit_chain_init = False
+
     def __init__(
         self,
         model: Callable | None = None,

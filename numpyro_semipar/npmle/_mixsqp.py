@@ -16,6 +16,7 @@ from .._deprecation import renamed_arguments
 from .._warnings import ConvergenceWarning
 from .._x64 import float64, to_session_dtypes
 from ._derivatives import active_support, optimal_value, weights_tangent
+from ._mixsqp_numpy import solve_checked as solve_on_host
 from ._result import MixSQPResult, SolverStatus, status_message
 from ._rowblocks import em_pass, inspect_blocks, make_row_blocks, total_loglik, unblock
 from ._sqp import SQPOptions, kkt_residual, sqp_options, sqp_solve
@@ -29,6 +30,15 @@ _AUTO_MIN_ROWS_PER_COLUMN = 50
 _AUTO_MAX_RANK_FRACTION = 0.5
 # Rows used to estimate the numerical rank before the solve (the basis itself uses all rows).
 _RANK_SAMPLE_ROWS = 4096
+# engine="auto" solves concrete problems with at most this many entries (n * m) on the host
+# (NumPy/LAPACK, no compilation). Measured on the 2-core CPU (benchmarks/RESULTS.md, issue
+# 17): the JAX solver compiles for 1.5-4 s per shape; warm, the host solver matches it up to
+# about 2000 x 200 and takes about 0.1 s (twice the JAX time) at 20000 x 50, so at this size a
+# user would need some 50 calls of one shape before the compilation paid off. Larger
+# problems (where the host is 5x slower warm: 1.7 s against 9 s at 100000 x 100, and the
+# low-rank Hessian helps) stay on the compiled solver.
+_HOST_MAX_ENTRIES = 1_000_000
+_ENGINES = ("auto", "jax", "host")
 
 
 class _Config(NamedTuple):
@@ -156,6 +166,50 @@ def _resolve_rank(low_rank, log_lik, weights, tol_svd, traced: bool) -> int:
     )
 
 
+def _on_host(engine: str, traced: bool, low_rank, n: int, m: int) -> bool:
+    """Whether this call runs the NumPy solver (see ``engine`` in :func:`mixsqp`)."""
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}; got {engine!r}")
+    exact_hessian = low_rank is False or low_rank is None or low_rank == "auto"
+    if engine == "host":
+        if traced:
+            raise TypeError(
+                "engine='host' needs concrete arrays; under jit/vmap/grad use engine='auto' "
+                "or 'jax'"
+            )
+        if not exact_hessian:
+            raise ValueError(
+                f"engine='host' has no low-rank Hessian; got low_rank={low_rank!r} (pass "
+                "low_rank=False or 'auto', or engine='jax')"
+            )
+        return True
+    return engine == "auto" and not traced and exact_hessian and n * m <= _HOST_MAX_ENTRIES
+
+
+@functools.cache
+def _blas_controller():
+    # Created once (inspecting the loaded BLAS libraries takes about 1 ms); limit() is cheap.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _host_result(log_lik, weights, init_weights, sqp: SQPOptions) -> MixSQPResult:
+    """Solve with the NumPy solver; fields as NumPy arrays of the JAX solver's dtypes.
+
+    NumPy, not JAX, arrays: moving six small results to the device and reading them back
+    waits on JAX's runtime threads, which cost more than the whole solve when the CPU is
+    busy (median 16-18 ms against 1.8 ms for a 300 x 25 problem on the loaded 2-core machine).
+    """
+    # One BLAS thread: at these sizes threads gain little on an idle machine and lose badly
+    # on a busy one (2000 x 100: 219 ms with OpenBLAS's default threads, 25 ms with one, on the
+    # shared 2-core machine).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        result = solve_on_host(log_lik, weights, init_weights, sqp)
+    dtypes = (np.float64, np.float64, np.bool_, np.int64, np.float64, np.int32)
+    return MixSQPResult(*(np.asarray(v, dtype=t) for v, t in zip(result, dtypes, strict=True)))
+
+
 @renamed_arguments(max_iter="max_steps", max_iter_activeset="max_active_set_steps")
 def mixsqp(
     log_lik,
@@ -176,6 +230,7 @@ def mixsqp(
     tol_svd: float = 1e-6,
     support_gap_tol: float = 1e-6,
     warn: bool = True,
+    engine: Literal["auto", "jax", "host"] = "auto",
 ) -> MixSQPResult:
     r"""Maximum-likelihood mixture weights on a fixed grid by mixSQP.
 
@@ -187,7 +242,7 @@ def mixsqp(
     log-likelihoods far below the float64 underflow threshold are fine. Convergence is judged
     on the full KKT conditions over all grid points.
 
-    Pure JAX: works under ``jax.jit`` and ``jax.vmap`` (a batch of problems of one shape), and
+    Works under ``jax.jit`` and ``jax.vmap`` (a batch of problems of one shape), and
     is differentiable with respect to ``log_lik`` and ``weights``. The ``loglik`` field is
     differentiated by the envelope theorem (gradient ``w_i r_ij``, with ``r`` the posterior
     responsibilities of :func:`log_responsibilities`) and ``mixing_weights`` by implicit
@@ -241,6 +296,17 @@ def mixsqp(
     warn : bool
         Emit a :class:`~numpyro_semipar.ConvergenceWarning` when the solver did not converge
         (only outside ``jit``/``vmap``, where the flag is concrete).
+    engine : {"auto", "jax", "host"}
+        ``"jax"``: the compiled solver (the only one under ``jit``/``vmap``/``grad``).
+        ``"host"``: the same algorithm in NumPy/LAPACK (exact Hessian), for concrete input
+        only; nothing is compiled, so a one-off solve of a small problem takes milliseconds
+        instead of the seconds XLA needs to compile the solver for each new shape.
+        ``"auto"`` (default): the host solver for concrete input with at most 1,000,000
+        entries (``n * m``) and ``low_rank`` ``"auto"`` or ``False``, the compiled one
+        otherwise. Both return the same fields with the same dtypes (NumPy arrays from the
+        host, JAX arrays from the compiled solver) and the same optimum; their iterates agree
+        up to rounding. Pass ``"jax"`` when solving very many
+        problems of one shape, where the compiled solver's warm speed pays for its compilation.
 
     Returns
     -------
@@ -290,7 +356,8 @@ def mixsqp(
     (True, 1.0)
     """
     n, m, traced = check_problem(log_lik, weights, init_weights)
-    rank = _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
+    host = _on_host(engine, traced, low_rank, n, m)
+    rank = 0 if host else _resolve_rank(low_rank, log_lik, weights, tol_svd, traced)
     config = _Config(
         sqp_options(
             m,
@@ -309,11 +376,15 @@ def mixsqp(
         float(support_gap_tol),
     )
     with float64():
-        ll, w, init = problem_arrays(log_lik, weights, init_weights)
-        p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
-        result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
+        if host:
+            result = _host_result(log_lik, weights, init_weights, config.sqp)
+        else:
+            ll, w, init = problem_arrays(log_lik, weights, init_weights)
+            p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
+            result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
     if not traced:
         result = to_session_dtypes(result)
+    num_iter, kkt = result.num_iter, result.kkt_residual
     if warn and not traced and not bool(result.converged):
         warnings.warn(
             f"mixsqp did not converge: {status_message(result.status)} after "

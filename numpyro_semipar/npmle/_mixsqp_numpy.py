@@ -349,7 +349,16 @@ def mixsqp_numpy(log_lik, weights=None, *, init_weights=None, **options) -> MixS
         raise TypeError("mixsqp_numpy needs concrete arrays; under jit/vmap/grad use mixsqp")
     if "rank" in options:
         raise TypeError("mixsqp_numpy has no low-rank Hessian (option 'rank')")
-    opt = sqp_options(m, **options)
+    return solve_checked(log_lik, weights, init_weights, sqp_options(m, **options))
+
+
+def solve_checked(log_lik, weights, init_weights, opt: SQPOptions) -> MixSQPResult:
+    """:func:`mixsqp_numpy` on inputs that :func:`~._validation.check_problem` accepted.
+
+    The host engine of :func:`~._mixsqp.mixsqp` calls this directly, so that the inputs are
+    checked once. ``opt`` must have ``rank == 0`` (exact Hessian).
+    """
+    n, m = np.shape(log_lik)
     log_lik = np.asarray(log_lik)  # no copy; converted to float64 block by block
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     x0 = np.ones(m) if init_weights is None else np.asarray(init_weights, dtype=np.float64)

@@ -81,7 +81,7 @@ def solved():
         if name not in cache:
             ll, w, init, unique = _problem(name)
             ours = mixsqp_numpy(ll, w, init_weights=init)
-            ref = mixsqp(ll, w, init_weights=init, low_rank=False)
+            ref = mixsqp(ll, w, init_weights=init, low_rank=False, engine="jax")
             cache[name] = (ll, w, unique, ours, ref)
         return cache[name]
 

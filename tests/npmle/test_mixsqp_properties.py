@@ -78,7 +78,7 @@ def test_vmap_equals_loop_and_jit_equals_eager(seed):
     batched = jax.vmap(mixsqp)(lls, ws)
     jitted = jax.jit(mixsqp)
     for k in range(3):
-        eager = mixsqp(lls[k], ws[k])
+        eager = mixsqp(lls[k], ws[k], engine="jax")
         compiled = jitted(lls[k], ws[k])
         assert bool(batched.converged[k]) and bool(compiled.converged)
         np.testing.assert_allclose(batched.mixing_weights[k], eager.mixing_weights, atol=1e-10)

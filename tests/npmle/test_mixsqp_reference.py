@@ -11,9 +11,9 @@ SMALL = ["tacks", "flashr_example", "ashr_example", "smashr_example", "ashr_bino
 LARGE = ["simdata_n20000_m20", "mashr_example"]
 
 
-def _check(name):
+def _check(name, engine):
     log_lik, weights, optimum = load_reference(name)
-    res = mixsqp(log_lik, weights)
+    res = mixsqp(log_lik, weights, engine=engine)
     a = np.ones(log_lik.shape[0]) if weights is None else weights
     objective = -float(res.loglik) / a.sum()
     assert abs(objective - optimum) <= 1e-10 * abs(optimum)
@@ -28,15 +28,21 @@ def _check(name):
     return res
 
 
+# Both engines: the compiled solver and the NumPy one that engine="auto" picks for these.
+ENGINES = pytest.mark.parametrize("engine", ["jax", "host"])
+
+
+@ENGINES
 @pytest.mark.parametrize("name", SMALL)
-def test_reference_problem(name):
-    _check(name)
+def test_reference_problem(name, engine):
+    _check(name, engine)
 
 
 @pytest.mark.slow
+@ENGINES
 @pytest.mark.parametrize("name", LARGE)
-def test_reference_problem_large(name):
-    res = _check(name)
+def test_reference_problem_large(name, engine):
+    res = _check(name, engine)
     if name == "simdata_n20000_m20":
         # The paper's simulated data: the optimum puts its mass on 4 grid points.
         assert int(np.sum(np.asarray(res.mixing_weights) > 0)) == 4

@@ -459,6 +459,9 @@ def _cholesky(matrix: jax.Array, fallback: jax.Array) -> jax.Array:
 _SMALL_DIMENSION = 128
 
 
+# jit: called eagerly when a chain starts, where the loop's fresh closure would otherwise be
+# compiled again on every run (inside a traced step the jit is inlined).
+@jax.jit
 def _cholesky_loop(matrix: jax.Array) -> jax.Array:
     """Cholesky–Banachiewicz by columns: ``L[:, j] = (A[:, j] − L L[j, :]ᵀ) / √(·)_j`` below j."""
     matrix = jnp.asarray(matrix)
