@@ -40,16 +40,24 @@ def test_auto_solves_a_small_concrete_problem_without_compiling(problem, compile
     with jax.enable_x64(x64), count_backend_compiles() as compiles:
         res = mixsqp(log_lik, weights)
     assert compiles.count == 0
+    # With x64 off the solve is still float64; the result comes in the session's dtypes.
+    session = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dtype("int32")}
     for field, ours, ref in zip(res._fields, res, compiled, strict=True):
         assert isinstance(ours, np.ndarray) and isinstance(ref, jax.Array), field
-        assert (ours.dtype, ours.shape) == (ref.dtype, ref.shape), field
+        expected = ref.dtype if x64 else session.get(np.dtype(ref.dtype), ref.dtype)
+        assert (ours.dtype, ours.shape) == (expected, ref.shape), field
     assert bool(res.converged) and int(res.status) == SolverStatus.CONVERGED
     assert int(res.num_iter) == int(compiled.num_iter)
-    np.testing.assert_allclose(res.loglik, compiled.loglik, rtol=1e-13)
-    np.testing.assert_allclose(res.mixing_weights, compiled.mixing_weights, atol=1e-9)
-    residual, _ = kkt_check(log_lik, weights, np.asarray(res.mixing_weights))
-    assert residual <= 1e-8
-    assert abs(residual - float(res.kkt_residual)) < 1e-10
+    np.testing.assert_allclose(res.loglik, compiled.loglik, rtol=1e-13 if x64 else 1e-7)
+    np.testing.assert_allclose(
+        res.mixing_weights, compiled.mixing_weights, atol=1e-9 if x64 else 1e-7
+    )
+    residual, _ = kkt_check(log_lik, weights, np.asarray(res.mixing_weights, np.float64))
+    if x64:
+        assert residual <= 1e-8
+        assert abs(residual - float(res.kkt_residual)) < 1e-10
+    else:  # the float64 optimum, rounded to float32
+        assert residual <= 1e-6 and float(res.kkt_residual) <= 1e-8
 
 
 def test_traced_calls_use_the_compiled_solver(problem, monkeypatch):
