@@ -158,8 +158,15 @@ def train_residual_surrogate(
         keep = y >= np.quantile(y, trim_fraction)
         x, y = x[keep], y[keep]
     mean = d.mean(axis=0)
-    covariance = np.cov(d, rowvar=False) + 1e-10 * np.eye(x.shape[1])
-    whitening = np.linalg.cholesky(np.linalg.inv(covariance))
+    raw = np.atleast_2d(np.cov(d, rowvar=False))
+    spectrum = np.linalg.eigvalsh(raw) if np.all(np.isfinite(raw)) else np.array([np.nan])
+    if not (np.all(np.isfinite(spectrum)) and spectrum.min() > 1e-12 * spectrum.max() > 0):
+        raise ValueError(_singular_draws_message(d))
+    covariance = raw + 1e-10 * np.eye(x.shape[1])
+    try:
+        whitening = np.linalg.cholesky(np.linalg.inv(covariance))
+    except np.linalg.LinAlgError:
+        raise ValueError(_singular_draws_message(d)) from None
     offset, curvature = _fit_quadratic(x, y, mean, whitening)
     squared = np.sum(((x - mean) @ whitening) ** 2, axis=1)
     residual = y - (offset - 0.5 * curvature * squared)
@@ -180,4 +187,17 @@ def train_residual_surrogate(
         residual_low=jnp.asarray(residual.min(), f64),
         residual_high=jnp.asarray(residual.max(), f64),
         info=info,
+    )
+
+
+def _singular_draws_message(draws: np.ndarray) -> str:
+    """Name what makes the baseline's draws degenerate (a stuck chain, as a rule)."""
+    constant = np.flatnonzero(np.ptp(draws, axis=0) == 0.0).tolist()
+    distinct = np.unique(draws, axis=0).shape[0]
+    return (
+        f"draws: the Gaussian baseline needs draws whose covariance is positive definite, but "
+        f"the {draws.shape[0]} draws ({distinct} distinct) have a singular covariance"
+        + (f"; coordinates {constant} never change" if constant else "")
+        + ". The exploration chain probably did not move: run a longer exploration, check its "
+        "acceptance rate, or train without the baseline (surrogate_baseline=None)"
     )

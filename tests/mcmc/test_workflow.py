@@ -267,3 +267,19 @@ def test_residual_surrogate_fits_tighter_and_decays(rng_key):
     np.testing.assert_allclose(float(residual(as_dict)), float(residual(batch[0])), rtol=1e-6)
     with pytest.raises(ValueError, match="draws"):
         train_residual_surrogate(candidates, values, draws[:2])
+
+
+@pytest.mark.parametrize("stuck", ["all", "one coordinate"])
+def test_residual_surrogate_names_draws_of_a_stuck_chain(stuck):
+    # A chain that never moved (or never moved in one coordinate) gives the Gaussian baseline a
+    # singular covariance: a ValueError that says so, not a bare LinAlgError or a whitening
+    # built on the jitter alone.
+    rng = np.random.default_rng(0)
+    draws = np.tile(MEAN, (50, 1)) if stuck == "all" else rng.normal(size=(50, 3))
+    if stuck != "all":
+        draws[:, 1] = 0.7
+    candidates = rng.normal(size=(100, 3))
+    values = -0.5 * np.sum(candidates**2, axis=1)
+    coordinates = r"\[0, 1, 2\]" if stuck == "all" else r"\[1\]"
+    with pytest.raises(ValueError, match=rf"singular covariance; coordinates {coordinates}"):
+        train_residual_surrogate(candidates, values, draws, progress_bar=False)
