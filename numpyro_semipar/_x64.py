@@ -64,14 +64,21 @@ def to_session_dtypes(tree):
 
     Entry points that computed in float64 under :func:`float64` hand float32 programs arrays
     of their own dtypes: a float64 array would make every later JAX operation on it warn that
-    float64 is unavailable. A no-op when x64 is enabled. Concrete arrays only (not traced).
+    float64 is unavailable. NumPy leaves stay NumPy arrays (a host result needs no device round
+    trip and no compilation); others become JAX arrays. A no-op when x64 is enabled. Concrete
+    arrays only (not traced).
     """
     if x64_enabled():
         return tree
     import jax.numpy as jnp
     import numpy as np
 
-    return jax.tree.map(lambda leaf: jnp.asarray(np.asarray(leaf)), tree)
+    def convert(leaf):
+        if isinstance(leaf, np.ndarray):
+            return leaf.astype(jax.dtypes.canonicalize_dtype(leaf.dtype), copy=False)
+        return jnp.asarray(np.asarray(leaf))
+
+    return jax.tree.map(convert, tree)
 
 
 @contextlib.contextmanager

@@ -382,13 +382,7 @@ def mixsqp(
             ll, w, init = problem_arrays(log_lik, weights, init_weights)
             p, loglik, num_iter, status, kkt = _solve(ll, w, init, config)
             result = MixSQPResult.from_solver(p, loglik, num_iter, status, kkt)
-    if host:
-        # NumPy arrays in the session's dtypes (float32 with x64 off): no device round trip.
-        result = jax.tree.map(
-            lambda v: np.asarray(v, dtype=jax.dtypes.canonicalize_dtype(np.asarray(v).dtype)),
-            result,
-        )
-    elif not traced:
+    if not traced:
         result = to_session_dtypes(result)
     num_iter, kkt = result.num_iter, result.kkt_residual
     if warn and not traced and not bool(result.converged):
