@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["ParamLayout", "flat_names", "param_layout"]
+__all__ = ["ParamLayout", "flat_names", "param_layout", "site_transform"]
 
 
 def flat_names(name: str, shape: tuple[int, ...]) -> list[str]:
@@ -100,3 +100,16 @@ def param_layout(params: Mapping[str, object]) -> ParamLayout:
 def map_params(fn: Callable, params: Mapping[str, object]) -> dict[str, object]:
     """Apply ``fn`` to each value of a parameter dict, keeping the order."""
     return {k: fn(v) for k, v in params.items()}
+
+
+def site_transform(site: Mapping):
+    """Map unconstrained values of a NumPyro ``sample`` or ``param`` site to the site's own.
+
+    ``None`` for a ``param`` site without a constraint (its values are unconstrained already).
+    """
+    from numpyro.distributions import biject_to
+
+    if site["type"] == "param":
+        constraint = site["kwargs"].get("constraint")
+        return biject_to(constraint) if constraint is not None else None
+    return biject_to(site["fn"].support)

@@ -21,12 +21,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import biject_to
 from numpyro.distributions.transforms import IdentityTransform
 from numpyro.infer import init_to_median, init_to_value
 from numpyro.infer.util import initialize_model, log_density
 
-from ._params import ParamLayout, param_layout
+from ._params import ParamLayout, param_layout, site_transform
 
 __all__ = ["PosteriorDensity", "posterior_density", "unconstrained_draws", "unpack_posterior"]
 
@@ -174,14 +173,7 @@ def posterior_density(
         ) from error
     trace = info.model_trace
     names = [n for n in trace if n in info.param_info.z]
-    transforms = {}
-    for name in names:
-        site = trace[name]
-        if site["type"] == "param":
-            constraint = site["kwargs"].get("constraint")
-            transforms[name] = biject_to(constraint) if constraint is not None else None
-        else:
-            transforms[name] = biject_to(site["fn"].support)
+    transforms = {name: site_transform(trace[name]) for name in names}
     z0 = {n: info.param_info.z[n] for n in names}
     theta0 = {n: (transforms[n](v) if transforms[n] is not None else v) for n, v in z0.items()}
     layout = param_layout(theta0)

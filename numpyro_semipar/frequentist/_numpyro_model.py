@@ -15,12 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
-from numpyro.distributions import biject_to
 from numpyro.infer import init_to_median, init_to_value
 from numpyro.infer.util import initialize_model
 
 from .._checks import check_no_nan
-from .._params import ParamLayout, param_layout
+from .._params import ParamLayout, param_layout, site_transform
 
 __all__ = ["ModelLikelihood", "model_likelihood"]
 
@@ -194,13 +193,7 @@ def model_likelihood(
     if not latent:
         raise ValueError("the model has no latent sample or param site to estimate")
 
-    transforms = {}
-    for name, site in latent.items():
-        if site["type"] == "param":
-            constraint = site["kwargs"].get("constraint")
-            transforms[name] = biject_to(constraint) if constraint is not None else None
-        else:
-            transforms[name] = biject_to(site["fn"].support)
+    transforms = {name: site_transform(site) for name, site in latent.items()}
     unconstrained0 = {name: model_info.param_info.z[name] for name in latent}
     constrained0 = {
         name: (transforms[name](z) if transforms[name] is not None else z)
