@@ -19,6 +19,12 @@ as :math:`\tilde p` (in the constrained space a Gaussian leaks mass outside the 
 the mode may sit on the boundary, where the Hessian is not finite: the An–Schorfheide posterior
 does). The mode is that of the unconstrained density, *not* the posterior mode of θ.
 
+The approximation error is :math:`O(n^{-1})`; its leading term, the second-order term of the
+Laplace expansion (:func:`second_order_laplace_term`, from third and fourth derivatives at the
+mode), is always computed and reported: ``order=1`` returns the classical approximation (Dynare's
+number) with the term as its error indicator, ``order=2`` adds it. On the Poisson–Gamma model
+the term is exactly the first term of Stirling's series, :math:`1/(12\alpha)`.
+
 ``parametrisation="constrained"`` gives Dynare's variant: the mode of
 :math:`p(y\mid\theta)p(\theta)` over θ (no Jacobian) and the Hessian in θ; valid only for an
 interior mode.
@@ -37,6 +43,7 @@ import numpy as np
 from .._posterior_density import posterior_density, unconstrained_draws, unpack_posterior
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
+from ._laplace_correction import second_order_laplace_term
 from ._result import EvidenceResult
 
 __all__ = ["laplace_evidence"]
@@ -54,6 +61,7 @@ def laplace_evidence(
     init_params: Mapping[str, Any] | None = None,
     parametrisation: str = "unconstrained",
     hessian: str = "exact",
+    order: int = 1,
 ) -> EvidenceResult:
     """Laplace approximation of the log evidence at the mode (see the module notes).
 
@@ -78,15 +86,20 @@ def laplace_evidence(
     hessian : {"exact", "finite-difference"}
         Hessian by ``jax.hessian`` or by central differences of the gradient (cheaper to compile
         for log densities with long scans, e.g. a Kalman filter).
+    order : {1, 2}
+        1: the classical Laplace approximation; 2: plus the second-order term of the expansion
+        (module notes). The term is computed either way, from ``2d`` further Hessians.
 
     Returns
     -------
     EvidenceResult
-        ``std_error`` is NaN. ``diagnostics``: ``mode`` (dict, the model's parameters at the
-        mode used), ``log_density_at_mode``, ``log_det_neg_hessian``, ``parametrisation``,
+        ``std_error`` is NaN (no sampling error). ``diagnostics``: ``mode`` (dict, the model's
+        parameters at the mode used), ``log_density_at_mode``, ``log_det_neg_hessian``,
+        ``second_order_term`` (the leading approximation error of the order-1 estimate, with
+        the opposite sign), ``second_order_parts``, ``order``, ``parametrisation``,
         ``mode_converged``, ``message``.
     """
-    from ..frequentist._mode import _curvature, find_mode
+    from ..frequentist._mode import find_mode, hessian_function
 
     if parametrisation not in _PARAMETRISATIONS:
         raise ValueError(
@@ -94,6 +107,8 @@ def laplace_evidence(
         )
     if hessian not in ("exact", "finite-difference"):
         raise ValueError(f"hessian must be 'exact' or 'finite-difference', got {hessian!r}")
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
     with float64():
         samples, model, model_args, model_kwargs = unpack_posterior(
             posterior,
@@ -121,25 +136,26 @@ def laplace_evidence(
                 return density.log_joint(density.to_constrained(z))
 
         mode = find_mode(
-            objective,
-            jnp.asarray(start, jnp.float64),
-            optimizer="scipy",
-            hessian=hessian if parametrisation == "unconstrained" else None,
-            warn=False,
+            objective, jnp.asarray(start, jnp.float64), optimizer="scipy", hessian=None, warn=False
         )
         z_hat = jnp.asarray(mode.position)
         if parametrisation == "unconstrained":
-            point, value, neg_hessian = z_hat, mode.logdensity, -np.asarray(mode.hessian)
+            logdensity, point = density.logdensity, z_hat
         else:
-            point = density.to_constrained(z_hat)
-            value_and_grad = jax.jit(jax.value_and_grad(density.log_joint))
-            value, _, curvature = _curvature(density.log_joint, value_and_grad, point, hessian)
-            value, neg_hessian = float(value), -np.asarray(curvature)
+            logdensity, point = density.log_joint, density.to_constrained(z_hat)
+        value_and_grad = jax.jit(jax.value_and_grad(logdensity))
+        hessian_at = hessian_function(logdensity, value_and_grad, hessian)
+        value = float(value_and_grad(point)[0])
+        neg_hessian = -hessian_at(point)
         d = neg_hessian.shape[0]
         neg_hessian = (neg_hessian + neg_hessian.T) / 2.0
         sign, log_det = np.linalg.slogdet(neg_hessian)
         definite = bool(sign > 0 and np.all(np.linalg.eigvalsh(neg_hessian) > 0))
         log_z = value + 0.5 * d * np.log(2 * np.pi) - 0.5 * log_det if definite else np.nan
+        term, parts = np.nan, {}
+        if definite:
+            term, parts = second_order_laplace_term(hessian_at, np.asarray(point), neg_hessian)
+            log_z = log_z + (term if order == 2 else 0.0)
         converged = bool(mode.converged and definite and np.isfinite(log_z))
         message = mode.message if definite else "the Hessian at the mode is not negative definite"
         if not converged:
@@ -159,6 +175,9 @@ def laplace_evidence(
                 "mode": theta_hat,
                 "log_density_at_mode": float(value),
                 "log_det_neg_hessian": float(log_det),
+                "second_order_term": float(term),
+                "second_order_parts": parts,
+                "order": order,
                 "parametrisation": parametrisation,
                 "mode_converged": bool(mode.converged),
                 "message": message,

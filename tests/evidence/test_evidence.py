@@ -156,6 +156,40 @@ def test_laplace_parametrisations_reduce_to_stirling_on_the_poisson_gamma_model(
     assert abs(unconstrained.log_evidence - truth) < 1 / (12 * alpha) * 1.01
 
 
+@pytest.mark.parametrize("hessian", ["exact", "finite-difference"])
+@pytest.mark.parametrize("parametrisation", ["unconstrained", "constrained"])
+def test_second_order_laplace_term_is_the_next_term_of_stirlings_series(parametrisation, hessian):
+    # Stirling's series: log Γ(α) = (α − ½) log α − α + ½ log 2π + 1/(12α) − 1/(360α³) + …
+    # The second-order term of the expansion in z = log λ is 1/(12α) exactly; in λ (the Gamma
+    # integral for (α − 1)! = Γ(k + 1), k = α − 1) it is 1/(12k). With it the error drops from
+    # 1/(12α) ≈ 1.8e-3 to Stirling's next term, 1/(360α³) ≈ 2.7e-8 (α = 47).
+    y = jnp.asarray(Y_COUNTS)
+    _, alpha, _ = poisson_gamma_parts(Y_COUNTS)
+    first, second = (
+        laplace_evidence(
+            model=poisson_gamma_model,
+            model_args=(y,),
+            parametrisation=parametrisation,
+            hessian=hessian,
+            order=order,
+        )
+        for order in (1, 2)
+    )
+    n = alpha if parametrisation == "unconstrained" else alpha - 1.0
+    term = second.diagnostics["second_order_term"]
+    np.testing.assert_allclose(term, 1 / (12 * n), rtol=1e-4)
+    assert first.diagnostics["second_order_term"] == term and first.diagnostics["order"] == 1
+    np.testing.assert_allclose(second.log_evidence, first.log_evidence + term, rtol=0, atol=1e-12)
+    error = second.log_evidence - poisson_gamma_evidence(Y_COUNTS)
+    assert abs(error) < 10 / (360 * n**3), error
+
+
+def test_second_order_term_vanishes_for_a_gaussian_posterior():
+    result = laplace_evidence(model=normal_mean_model, model_args=(jnp.asarray(Y_NORMAL),), order=2)
+    assert abs(result.diagnostics["second_order_term"]) < 1e-6
+    np.testing.assert_allclose(result.log_evidence, normal_mean_evidence(Y_NORMAL), atol=1e-6)
+
+
 # ---------------------------------------------------------------- sampling-based estimators
 
 CASES = [
@@ -316,3 +350,8 @@ def test_skewed_13d_constrained_posterior():
         - gammaln(A13 + counts)
     )
     np.testing.assert_allclose(laplace.log_evidence - truth, stirling, atol=1e-7)
+    # The second-order term restores Stirling's 1/(12α) in each of the 13 dimensions.
+    alphas = A13 + counts
+    np.testing.assert_allclose(
+        laplace.diagnostics["second_order_term"], np.sum(1 / (12 * alphas)), rtol=1e-4
+    )
