@@ -29,11 +29,11 @@ SUBPACKAGES = (
 )
 
 
-def _loaded_after(statement: str) -> dict:
+def _loaded_after(statement: str, modules=HEAVY) -> list:
     code = (
         "import json, sys\n"
         f"{statement}\n"
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+        f"print(json.dumps(sorted(m for m in {tuple(modules)!r} if m in sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -62,6 +62,22 @@ def test_importing_subpackages_loads_no_heavy_dependency():
 )
 def test_importing_one_name_loads_only_what_it_needs(statement, allowed):
     assert set(_loaded_after(statement)) <= allowed
+
+
+def test_a_profile_mle_fit_and_summary_load_neither_scipy_stats_nor_optimistix():
+    # The spmlex README estimation as a user's script: scipy.stats (0.5-1 s to import) and
+    # optimistix (0.3-0.5 s) are needed by other estimators only (bench_readme_process.py).
+    statement = (
+        "import numpy as np, jax.numpy as jnp\n"
+        "from numpyro_semipar.frequentist import ProfileMLE\n"
+        "from numpyro_semipar.models import LinearFactor\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.choice([-3.0, 0.0, 5.0], size=300)\n"
+        "y = x[:, None] * np.array([1.0, 1.5, 0.3]) + rng.normal(size=(300, 3))\n"
+        "start = LinearFactor(jnp.ones(2), jnp.zeros(3))\n"
+        "print(ProfileMLE(np.linspace(-6, 6, 25), progress_bar=False).fit(start, y).summary())"
+    )
+    assert _loaded_after(statement, ("scipy.stats", "optimistix")) == []
 
 
 def test_lazy_namespaces_are_complete():

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
@@ -232,6 +231,8 @@ def find_mode(
             if not np.isfinite(value0):
                 continue
             if optimizer == "optimistix":
+                import optimistix as optx  # on first use: its import costs 0.3-0.5 s
+
                 solver = optx.BFGS(rtol=rtol, atol=atol)
                 solution = optx.minimise(
                     negative, solver, flat_start, max_steps=max_steps, throw=False
