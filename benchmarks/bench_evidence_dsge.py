@@ -10,6 +10,7 @@ Run: python benchmarks/bench_evidence_dsge.py --num-chains 4 --num-warmup 500 --
 
 import argparse
 import json
+import sys
 import time
 
 import jax
@@ -35,6 +36,12 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the figures to this file")
+    parser.add_argument(
+        "--save-draws",
+        default=None,
+        help="write the posterior draws (by chain) to this .npz file, e.g. the test fixture "
+        "tests/evidence/data/an_schorfheide_nuts_draws.npz",
+    )
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
 
@@ -62,6 +69,25 @@ def main(argv=None):
         results[name] = estimate()
         seconds[name] = time.perf_counter() - t0
 
+    if args.save_draws:
+        draws = mcmc.get_samples(group_by_chain=True)
+        np.savez_compressed(
+            args.save_draws,
+            command=" ".join(
+                [
+                    "python benchmarks/bench_evidence_dsge.py",
+                    *(sys.argv[1:] if argv is None else argv),
+                ]
+            ),
+            **{name: np.asarray(value) for name, value in draws.items()},
+        )
+    laplace = results["laplace"]
+    term = laplace.diagnostics["second_order_term"]
+    print(
+        f"Laplace second-order term {term:+.3f} "
+        f"(parts {laplace.diagnostics['second_order_parts']}); "
+        f"Laplace order 2: {laplace.log_evidence + term:.3f}"
+    )
     print(f"sample {args.start}-{args.end}, NUTS {args.num_chains} x {args.num_samples} draws")
     print("| estimator | log evidence | std. error | converged | seconds |")
     print("|---|---|---|---|---|")
