@@ -100,7 +100,8 @@ class CLasso:
         ``K``).
     effects : {"unit", "twoway"}
         Unit fixed effects, or unit and time effects. With ``"twoway"`` the C-Lasso runs on
-        the double-demeaned variables (as classifylasso's ``absorb(id year)``) and the
+        the double-demeaned variables (as classifylasso's ``absorb(id year)``; on an unbalanced
+        panel, the exact least-squares projection off the unit and period effects) and the
         post-Lasso is one least-squares fit with time effects common to all groups.
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the

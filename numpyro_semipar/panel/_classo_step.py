@@ -259,8 +259,8 @@ def classo_run(
     observed : bool array of shape (N, T), optional
         Observed cells of an unbalanced panel (``y``, ``x`` zero elsewhere). The block steps
         then use each unit's observed periods projected off the factors (the criterion
-        averaged over the observed cells) and the factor update is the EM-type step of
-        :func:`~numpyro_semipar.panel._ppc_missing.observed_factor_update`.
+        averaged over the observed cells) and the factor update is the EM-type step (missing
+        cells completed with the fitted common component, then principal components).
     unit_effects : bool
         With ``observed``: unit effects besides the factors (profiled out like loadings on a
         constant factor). Balanced panels remove them beforehand.

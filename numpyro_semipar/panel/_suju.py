@@ -256,7 +256,8 @@ class SuJu:
     criterion : {"IC1", "IC2", "IC3"}
         Bai–Ng criterion for the number of factors.
     unit_effects : bool
-        Remove unit means first (additive unit effects besides the factors).
+        Additive unit effects besides the factors: removed by demeaning first on a balanced
+        panel, estimated with the factors (loadings on a constant) on an unbalanced one.
     bias_correction : bool
         Subtract the estimated leading bias of the post-Lasso Bai estimator.
     cov_type : {"cluster", "robust", "homoskedastic"}
