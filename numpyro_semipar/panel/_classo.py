@@ -33,19 +33,25 @@ from ._path import (
 )
 from ._post_lasso import EFFECTS, effects_transform, post_lasso, split_effects
 from ._results import grouped_result, order_groups, permute_blocks
+from ._unbalanced import check_observed_periods
 
 __all__ = ["CLasso", "resolve_candidates", "unit_least_squares"]
 
 
-def unit_least_squares(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Unit-by-unit least squares ``beta_i = (X_iᵀX_i)⁻¹ X_iᵀy_i``; (N, p)."""
+def unit_least_squares(y: np.ndarray, x: np.ndarray, entities=None) -> np.ndarray:
+    """Unit-by-unit least squares ``beta_i = (X_iᵀX_i)⁻¹ X_iᵀy_i``; (N, p).
+
+    ``entities`` (unit labels) name a unit whose slope is not identified in the error.
+    """
     gram = np.einsum("itp,itq->ipq", x, x)
     rhs = np.einsum("itp,it->ip", x, y)
     cond = np.linalg.cond(gram)
     bad = np.flatnonzero(~np.isfinite(cond) | (cond > 1e12))
     if bad.size:
+        unit = int(bad[0]) if entities is None else entities[bad[0]]
+        unit = unit.item() if isinstance(unit, np.generic) else unit
         raise ValueError(
-            f"the regressors of unit {int(bad[0])} are collinear over time (after the "
+            f"the regressors of unit {unit!r} are collinear over time (after the "
             "transformation), so its preliminary slope is not identified; drop the unit or "
             "the regressor"
         )
@@ -94,7 +100,8 @@ class CLasso:
         ``K``).
     effects : {"unit", "twoway"}
         Unit fixed effects, or unit and time effects. With ``"twoway"`` the C-Lasso runs on
-        the double-demeaned variables (as classifylasso's ``absorb(id year)``) and the
+        the double-demeaned variables (as classifylasso's ``absorb(id year)``; on an unbalanced
+        panel, the exact least-squares projection off the unit and period effects) and the
         post-Lasso is one least-squares fit with time effects common to all groups.
     c : float, sequence of float or None
         Tuning constant(s) in ``λ = c s²_Y T^(-1/3)`` with ``s²_Y`` the variance of the
@@ -183,7 +190,9 @@ class CLasso:
         x : array of shape (N, T, p) or list of str
             Regressors (column names when ``data`` is given).
         data : pandas.DataFrame, optional
-            Long panel with ``entity`` and ``time`` columns; must be balanced.
+            Long panel with ``entity`` and ``time`` columns. It may be unbalanced: absent rows,
+            and rows with NaN in ``y`` or a regressor (also NaN in the arrays ``y``, ``x``),
+            are missing cells, left out of every step (see Notes).
         entity, time : str, optional
             Unit and period columns of ``data``.
         rng_key : jax.random.key, optional
@@ -202,9 +211,31 @@ class CLasso:
             the stored C-Lasso path where it holds that number) and
             ``predict_groups(y, x=None, *, data=None, entity=None, time=None)`` (the group
             whose coefficients fit each unit's time series best, by least squares; see
-            :func:`~numpyro_semipar.panel.predict_groups`).
+            :func:`~numpyro_semipar.panel.predict_groups`). On an unbalanced panel
+            ``residuals`` are NaN in the missing cells, ``observed`` (N, T) marks the observed
+            ones and ``nobs`` counts them.
+
+        Raises
+        ------
+        ValueError
+            Among others, for units with fewer than ``p + 1`` observed periods (named), whose
+            slopes are not identified.
+
+        Notes
+        -----
+        On an unbalanced panel every step uses the observed cells only: the effects are
+        least-squares unit (and period) effects over the observed cells (for two-way effects
+        the exact projection, not double demeaning), the penalised criterion averages over the
+        ``n`` observed cells instead of ``NT``, ``λ = c s²_Y T̄^(-1/3)`` and the IC's
+        ``ρ_NT`` use the average number of observed periods ``T̄ = n/N``, and the post-Lasso
+        and its clustered covariance are least squares on the observed cells. In a dynamic
+        model (lagged ``y`` among the regressors) a cell whose ``y`` or lag is missing is
+        missing. The jackknife halves split the period axis as on a balanced panel, so with
+        cells missing at random each half holds about half of every unit's observations.
         """
-        panel = as_panel_data(y, x, data=data, entity=entity, time=time, min_periods=3)
+        panel = as_panel_data(
+            y, x, data=data, entity=entity, time=time, min_periods=3, allow_missing=True
+        )
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
         with float64(), small_linear_algebra():
             return self._fit(panel, ks, cs, seed_from_key(rng_key))
@@ -213,9 +244,23 @@ class CLasso:
         n, t, p = panel.x.shape
         if t <= p:
             raise ValueError(f"need T > p for unit-by-unit preliminary estimates; T={t}, p={p}")
-        yd, xd = effects_transform(panel.y, panel.x, self.effects)
-        beta_tilde = unit_least_squares(yd, xd)
-        lams = lambda_from_c(cs, float(np.var(yd)), t)
+        observed = panel.observed
+        yd, xd = effects_transform(panel.y, panel.x, self.effects, observed)
+        lasso_y, lasso_x, t_bar = yd, xd, t
+        if observed is not None:
+            check_observed_periods(
+                observed, panel.entities, p + 1, f"too few to identify {p} unit slope(s)"
+            )
+            nobs = int(observed.sum())
+            # T̄ = n/N replaces T in λ and in the IC's ρ_NT.
+            t_bar = nobs / n
+            # The block steps average squared residuals over NT cells; scaling the zero-filled
+            # data by sqrt(NT/n) makes that the average over the n observed cells.
+            scale = np.sqrt(n * t / nobs)
+            lasso_y, lasso_x = yd * scale, xd * scale
+        beta_tilde = unit_least_squares(yd, xd, panel.entities)
+        y_variance = float(np.var(yd) if observed is None else np.var(yd[observed]))
+        lams = lambda_from_c(cs, y_variance, t_bar)
         rows, fits = [], {}
         multi = len(ks) * len(cs) > 1
         with progress(
@@ -226,16 +271,16 @@ class CLasso:
             for k in ks:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
-                    _, resid, _ = post_lasso(panel.y, panel.x, groups, 1, self.effects)
-                    s2 = float(np.mean(resid**2))
-                    ic = group_criterion(s2, 1, p, n, t)
+                    _, resid, _ = post_lasso(panel.y, panel.x, groups, 1, self.effects, observed)
+                    s2 = _mean_square(resid, observed)
+                    ic = group_criterion(s2, 1, p, n, t_bar)
                     rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
                     fits[len(rows) - 1] = (1, None, groups, np.nan, np.nan)
                     continue
                 centres = initial_centres(beta_tilde, k, seed)
                 path = run_penalties(
-                    yd,
-                    xd,
+                    lasso_y,
+                    lasso_x,
                     beta_tilde,
                     np.zeros((t, 0)),
                     centres,
@@ -251,11 +296,18 @@ class CLasso:
                 def mean_ssr(groups, m):
                     # Empty groups are dropped: the post-Lasso fit of the groups that remain.
                     labels, compact = np.unique(groups, return_inverse=True)
-                    fit = post_lasso(panel.y, panel.x, compact, labels.size, self.effects)
-                    return np.mean(fit[1] ** 2)
+                    fit = post_lasso(panel.y, panel.x, compact, labels.size, self.effects, observed)
+                    return _mean_square(fit[1], observed)
 
                 scored = score_penalty_path(
-                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi, score_empty=True
+                    path,
+                    k,
+                    cs,
+                    lams,
+                    mean_ssr,
+                    (n, t_bar, p),
+                    allow_failure=multi,
+                    score_empty=True,
                 )
                 for m, row in enumerate(scored):
                     rows.append(row)
@@ -281,17 +333,29 @@ class CLasso:
             penalized = path.alpha[m][labels]
             unit_coefs, shrunk = path.beta[m], path.shrunk[m]
             converged, num_iter = bool(path.converged[m]), int(path.num_iter[m])
-        coefs, resid, cov = post_lasso(panel.y, panel.x, groups, k, self.effects)
+        observed = panel.observed
+        coefs, resid, cov = post_lasso(panel.y, panel.x, groups, k, self.effects, observed)
         uncorrected = coefs.copy()
         if self.dynamic:
 
             def estimate(ys, xs):
-                return post_lasso(ys, xs, groups, k, self.effects)[0]
+                # Unobserved cells are NaN in the panel, so each half knows its own.
+                half_observed = None if observed is None else ~np.isnan(ys)
+                return post_lasso(ys, xs, groups, k, self.effects, half_observed)[0]
 
             coefs, _ = split_panel_jackknife(estimate, panel.y, panel.x, split=self.jackknife_split)
-            resid = effects_transform(
-                panel.y - np.einsum("itp,ip->it", panel.x, coefs[groups]), panel.x, self.effects
-            )[0]
+            if observed is None:
+                resid = effects_transform(
+                    panel.y - np.einsum("itp,ip->it", panel.x, coefs[groups]),
+                    panel.x,
+                    self.effects,
+                )[0]
+            else:
+                xs = np.where(observed[..., None], panel.x, 0.0)
+                e = np.where(observed, panel.y, 0.0) - np.einsum("itp,ip->it", xs, coefs[groups])
+                resid = effects_transform(e, xs, self.effects, observed)[0]
+        if observed is not None:
+            resid = np.where(observed, resid, np.nan)
         coefs, new_groups, order = order_groups(coefs, groups)
         cov = permute_blocks(cov, order, p)
         if not converged:
@@ -302,9 +366,10 @@ class CLasso:
                 stacklevel=3,
             )
         fixed_effects, time_effects = split_effects(
-            panel.y, panel.x, coefs, new_groups, self.effects
+            panel.y, panel.x, coefs, new_groups, self.effects, observed
         )
         extra = {
+            "observed": np.ones((n, t), bool) if observed is None else observed,
             "shrunk": shrunk,
             "unit_coefficients": unit_coefs,
             "penalized_coefficients": penalized[order],
@@ -339,6 +404,11 @@ class CLasso:
             cov_type="cluster (unit)",
             extra=extra,
         )
+
+
+def _mean_square(resid: np.ndarray, observed) -> float:
+    """Mean squared residual over the observed cells (all cells when ``observed`` is None)."""
+    return float(np.mean(resid**2) if observed is None else np.mean(resid[observed] ** 2))
 
 
 def _predict_groups_of(

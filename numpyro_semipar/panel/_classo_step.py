@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from .._deprecation import renamed_arguments
 from ._pca import annihilator, principal_factors
+from ._ppc_missing import observed_factor_moments, observed_factor_update
 
 __all__ = [
     "CLassoState",
@@ -219,7 +220,7 @@ def _relative_l1(new, old):
 
 
 @renamed_arguments(block_max_iter="block_max_steps")
-@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps"))
+@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps", "unit_effects"))
 def classo_run(
     state: CLassoState,
     y,
@@ -231,6 +232,8 @@ def classo_run(
     tol: float = 1e-4,
     block_tol: float = 1e-10,
     block_max_steps: int = 2000,
+    observed=None,
+    unit_effects: bool = False,
 ) -> CLassoState:
     """Run up to ``num_steps`` outer iterations, stopping early at convergence.
 
@@ -253,13 +256,27 @@ def classo_run(
         Largest number of outer iterations in this call.
     tol, block_tol, block_max_steps
         Outer and block-step tolerances.
+    observed : bool array of shape (N, T), optional
+        Observed cells of an unbalanced panel (``y``, ``x`` zero elsewhere). The block steps
+        then use each unit's observed periods projected off the factors (the criterion
+        averaged over the observed cells) and the factor update is the EM-type step (missing
+        cells completed with the fitted common component, then principal components).
+    unit_effects : bool
+        With ``observed``: unit effects besides the factors (profiled out like loadings on a
+        constant factor). Balanced panels remove them beforehand.
 
     Returns
     -------
     CLassoState
     """
+
+    def moments(factors):
+        if observed is None:
+            return _moments(y, x, factors)
+        return observed_factor_moments(y, x, factors, observed, unit_effects=unit_effects)
+
     if num_factors == 0:
-        fixed = _moments(y, x, state.factors)
+        fixed = moments(state.factors)
 
     def cond(carry):
         s, steps = carry
@@ -267,7 +284,7 @@ def classo_run(
 
     def body(carry):
         s, steps = carry
-        q, b = fixed if num_factors == 0 else _moments(y, x, s.factors)
+        q, b = fixed if num_factors == 0 else moments(s.factors)
         alpha, delta = _sweep(s, q, b, penalty, block_tol, block_max_steps)
         # Only active rows count (padding rows never change and would dilute the change).
         active = (jnp.arange(alpha.shape[0]) < s.num_groups)[:, None]
@@ -279,7 +296,12 @@ def classo_run(
         if num_factors > 0:
             beta_unit, _, _ = unit_coefficients(alpha, delta, s.num_groups)
             resid = y - jnp.einsum("itp,ip->it", x, beta_unit)
-            factors, _, _ = principal_factors(resid, num_factors)
+            if observed is None:
+                factors, _, _ = principal_factors(resid, num_factors)
+            else:
+                factors = observed_factor_update(
+                    resid, s.factors, observed, num_factors, unit_effects
+                )[0]
         new = CLassoState(alpha, delta, factors, s.num_iter + 1, change, s.num_groups)
         return new, steps + 1
 

@@ -114,8 +114,20 @@ class PathFit(NamedTuple):
     converged: np.ndarray
 
 
-@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps"))
-def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_max_steps):
+@partial(jax.jit, static_argnames=("num_factors", "num_steps", "block_max_steps", "unit_effects"))
+def _run_batch(
+    states,
+    y,
+    x,
+    penalties,
+    tol,
+    observed=None,
+    *,
+    num_factors,
+    num_steps,
+    block_max_steps,
+    unit_effects=False,
+):
     def run(state, penalty):
         return classo_run(
             state,
@@ -126,6 +138,8 @@ def _run_batch(states, y, x, penalties, tol, *, num_factors, num_steps, block_ma
             num_steps=num_steps,
             tol=tol,
             block_max_steps=block_max_steps,
+            observed=observed,
+            unit_effects=unit_effects,
         )
 
     # lax.map, not vmap: each penalty stops at its own convergence, and batched tiny linear
@@ -148,6 +162,8 @@ def run_penalties(
     padded_groups: int = 0,
     relative_distance: bool = False,
     bar=None,
+    observed=None,
+    unit_effects: bool = False,
 ) -> PathFit:
     """Run C-Lasso (``num_factors = 0``) or PPC C-Lasso for every penalty ``λ/N`` in a batch.
 
@@ -157,6 +173,7 @@ def run_penalties(
     padded to ``padded_groups`` rows so that one compilation serves every number of groups.
     Units shrunk onto no centre go to the nearest one, in relative distance
     ``||β_i - α_k|| / ||α_k||`` when ``relative_distance`` (see :func:`unit_coefficients`).
+    ``observed`` and ``unit_effects`` are for unbalanced panels (see :func:`classo_run`).
     """
     penalties = jnp.asarray(penalties, dtype=jnp.float64)
     m = penalties.shape[0]
@@ -182,6 +199,11 @@ def run_penalties(
             num_factors=num_factors,
             num_steps=steps,
             block_max_steps=block_max_steps,
+            **(
+                {}
+                if observed is None
+                else {"observed": jnp.asarray(observed), "unit_effects": unit_effects}
+            ),
         )
         done += steps
         if bar is not None:

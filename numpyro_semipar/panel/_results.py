@@ -120,14 +120,15 @@ def grouped_result(
         "arviz_groups": {"panel": panel_ds},
     }
     fields.update(extra)
-    n, t = resid.shape
+    # Residuals are NaN in the unobserved cells of an unbalanced panel.
+    observed = np.isfinite(resid)
     return EstimationResult(
         params={"alpha": coefs},
         cov=cov,
         estimator=estimator,
-        nobs=n * t,
+        nobs=int(observed.sum()),
         converged=converged,
-        objective=float(np.mean(resid**2)),
+        objective=float(np.mean(resid**2) if observed.all() else np.mean(resid[observed] ** 2)),
         objective_name="mean squared residual",
         cov_type=cov_type,
         message=message,

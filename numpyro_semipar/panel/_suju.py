@@ -17,7 +17,7 @@ from .._progress import progress
 from .._warnings import ConvergenceWarning
 from .._x64 import float64
 from ..reporting._result import EstimationResult
-from ._bai import bai_bias, bai_covariance, bai_fit
+from ._bai import bai_bias, bai_covariance, bai_fit, bai_fit_effects
 from ._classo import resolve_candidates, unit_least_squares
 from ._criteria import (
     bai_ng_criterion,
@@ -29,6 +29,7 @@ from ._criteria import (
     validate_factor_options,
 )
 from ._data import PanelData, as_panel_data, within_transform
+from ._ife_inference import augmented_factors, cell_covariance, nuisance_residuals
 from ._path import (
     initial_centres,
     run_penalties,
@@ -36,7 +37,9 @@ from ._path import (
     small_linear_algebra,
 )
 from ._pca import annihilator, principal_factors
+from ._ppc_missing import heterogeneous_interactive_effects_missing
 from ._results import grouped_result, order_groups, permute_blocks
+from ._unbalanced import check_observed_periods, observed_within
 
 __all__ = [
     "GroupedFit",
@@ -136,7 +139,17 @@ class GroupedFit(NamedTuple):
 
 @renamed_arguments(max_iter="max_steps")
 def grouped_interactive_effects(
-    y, x, groups, num_groups: int, num_factors: int, start=None, *, tol=1e-9, max_steps=2000
+    y,
+    x,
+    groups,
+    num_groups: int,
+    num_factors: int,
+    start=None,
+    *,
+    tol=1e-9,
+    max_steps=2000,
+    observed=None,
+    unit_effects: bool = False,
 ) -> GroupedFit:
     """Post-Lasso step: Bai (2009) with slopes ``α_k`` shared within groups and common factors.
 
@@ -151,12 +164,23 @@ def grouped_interactive_effects(
         Starting coefficients (default: pooled least squares within groups).
     tol, max_steps
         Passed to :func:`~numpyro_semipar.panel.bai_fit`.
+    observed : bool array (N, T), optional
+        Observed cells of an unbalanced panel (``y``, ``x`` are then ignored elsewhere): the
+        fit is :func:`~numpyro_semipar.panel.bai_fit_effects`'s EM-type iteration over the
+        observed cells, residuals are zero in the others and ``mean_ssr`` averages over the
+        observed ones.
+    unit_effects : bool
+        With ``observed``: unit effects besides the factors (balanced panels remove them
+        beforehand).
 
     Returns
     -------
     GroupedFit
     """
     y, x, groups = np.asarray(y), np.asarray(x), np.asarray(groups)
+    if observed is not None:
+        y = np.where(observed, y, 0.0)
+        x = np.where(observed[..., None], x, 0.0)
     sizes = np.bincount(groups, minlength=num_groups)
     if np.any(sizes == 0):
         raise ValueError(f"estimated group {int(np.argmin(sizes))} is empty")
@@ -166,6 +190,27 @@ def grouped_interactive_effects(
         raise ValueError("the regressors are collinear within an estimated group")
     if start is None:
         start = np.linalg.solve(gram, np.einsum("itp,it->p", xe, y))
+    if observed is not None:
+        fit = bai_fit_effects(
+            y,
+            xe,
+            observed,
+            jnp.asarray(np.ravel(start)),
+            num_factors=num_factors,
+            effects="unit" if unit_effects else "none",
+            tol=tol,
+            max_steps=max_steps,
+        )
+        return GroupedFit(
+            np.asarray(fit.beta).reshape(num_groups, x.shape[2]),
+            np.asarray(fit.factors),
+            np.asarray(fit.loadings),
+            np.asarray(fit.residuals),
+            float(fit.ssr) / int(np.sum(observed)),
+            bool(fit.converged),
+            int(fit.num_iter),
+            xe,
+        )
     fit = bai_fit(
         jnp.asarray(y),
         jnp.asarray(xe),
@@ -211,7 +256,8 @@ class SuJu:
     criterion : {"IC1", "IC2", "IC3"}
         Bai–Ng criterion for the number of factors.
     unit_effects : bool
-        Remove unit means first (additive unit effects besides the factors).
+        Additive unit effects besides the factors: removed by demeaning first on a balanced
+        panel, estimated with the factors (loadings on a constant) on an unbalanced one.
     bias_correction : bool
         Subtract the estimated leading bias of the post-Lasso Bai estimator.
     cov_type : {"cluster", "robust", "homoskedastic"}
@@ -273,7 +319,9 @@ class SuJu:
         x : array of shape (N, T, p) or list of str
             Regressors (column names when ``data`` is given).
         data : pandas.DataFrame, optional
-            Long, balanced panel with ``entity`` and ``time`` columns.
+            Long panel with ``entity`` and ``time`` columns. It may be unbalanced: absent
+            rows, and rows with NaN in ``y`` or a regressor (also NaN in the arrays ``y``,
+            ``x``), are missing cells (see Notes).
         entity, time : str, optional
             Unit and period columns of ``data``.
         rng_key : jax.random.key, optional
@@ -286,17 +334,49 @@ class SuJu:
             ``group_coefficients``, ``factors`` (T, R, ``FᵀF/T = I``), ``loadings`` (N, R),
             ``residuals`` (consistent with the reported estimates), ``shrunk``,
             ``unit_coefficients``, ``penalized_coefficients``, ``ic``, ``factor_ic``, ``c``,
-            ``lam``, ``group_summary``.
+            ``lam``, ``group_summary``, ``observed`` (N, T). On an unbalanced panel the
+            residuals are NaN in the missing cells and ``nobs`` counts the observed ones.
+
+        Raises
+        ------
+        ValueError
+            Among others, for units with too few observed periods for their slopes, factors
+            and unit effect (named), and for ``bias_correction=True`` on an unbalanced panel.
+
+        Notes
+        -----
+        On an unbalanced panel every step minimises squared residuals over the observed cells
+        only. The factor part is estimated by the EM-type iteration of Bai (2009, appendix)
+        that :class:`InteractiveEffects` uses: before each principal-components step the
+        missing cells are completed with the fitted common component. Given the factors, the
+        preliminary unit slopes and the C-Lasso block steps use each unit's observed periods
+        projected off the factors (and the constant with ``unit_effects``, whose unit effects
+        are then estimated jointly with the factors rather than by demeaning first). The
+        criterion is averaged over the ``n`` observed cells, ``λ`` and the information
+        criteria use ``T̄ = n/N`` for ``T``, and the post-Lasso covariance purges the
+        regressors of the factor and effect directions by least squares over the observed
+        cells. The Moon–Weidner bias correction is balanced-only.
         """
-        panel = as_panel_data(y, x, data=data, entity=entity, time=time)
+        panel = as_panel_data(y, x, data=data, entity=entity, time=time, allow_missing=True)
+        if self.bias_correction and not panel.is_balanced:
+            raise ValueError(
+                "bias_correction=True needs a balanced panel; this one has "
+                f"{int((~panel.observed).sum())} missing cells (pass bias_correction=False)"
+            )
         ks, cs = resolve_candidates(self.num_groups, self.max_groups, self.c, panel.num_units)
         with float64(), small_linear_algebra():
             return self._fit(panel, ks, cs, seed_from_key(rng_key))
 
-    def _preliminary(self, y, x):
+    def _preliminary(self, y, x, observed=None, entities=None):
         n, t, p = x.shape
+        # Periods a unit's slopes must share with its loadings (and unit effect when it is
+        # estimated with the factors, on unbalanced panels).
+        extra = 0 if observed is None else int(self.unit_effects)
+        shortest = t if observed is None else int(observed.sum(axis=1).min())
         if self.num_factors == "ic":
-            candidates = [r for r in range(self.max_factors + 1) if t - r > p and n > r]
+            candidates = [
+                r for r in range(self.max_factors + 1) if shortest - r - extra > p and n > r
+            ]
         else:
             r = int(self.num_factors)
             if r < 0 or t <= r or n <= r:
@@ -306,18 +386,45 @@ class SuJu:
                     f"T - R = {t - r} must exceed p = {p} for the unit-level preliminary slopes"
                 )
             candidates = [r]
-        unit_least_squares(y, x)  # names a unit whose regressors are collinear
+        if observed is None:
+            unit_least_squares(y, x)  # names a unit whose regressors are collinear
+        else:
+            check_observed_periods(
+                observed,
+                entities,
+                p + max(candidates, default=0) + extra + 1,
+                f"too few for {p} slope(s), {max(candidates, default=0)} factor(s)"
+                + (" and a unit effect" if extra else ""),
+            )
+            if self.unit_effects:
+                unit_least_squares(
+                    observed_within(y, observed, "unit"),
+                    observed_within(x, observed, "unit"),
+                    entities,
+                )
+            else:
+                unit_least_squares(y, x, entities)
+        t_bar = t if observed is None else observed.sum() / n
         rows, fits = [], {}
         for r in candidates:
-            beta, factors, v, _, conv = heterogeneous_interactive_effects(
-                jnp.asarray(y), jnp.asarray(x), num_factors=r
-            )
+            if observed is None:
+                beta, factors, v, _, conv = heterogeneous_interactive_effects(
+                    jnp.asarray(y), jnp.asarray(x), num_factors=r
+                )
+            else:
+                beta, factors, v, _, conv = heterogeneous_interactive_effects_missing(
+                    jnp.asarray(y),
+                    jnp.asarray(x),
+                    jnp.asarray(observed),
+                    num_factors=r,
+                    unit_effects=self.unit_effects,
+                )
             fits[r] = (np.asarray(beta), np.asarray(factors), bool(conv))
             rows.append(
                 {
                     "num_factors": r,
                     "mean_ssr": float(v),
-                    "ic": bai_ng_criterion(float(v), r, n, t, self.criterion),
+                    "ic": bai_ng_criterion(float(v), r, n, t_bar, self.criterion),
                 }
             )
         table = pd.DataFrame(rows)
@@ -325,23 +432,37 @@ class SuJu:
         return best, fits[best], table
 
     def _fit(self, panel: PanelData, ks, cs, seed: int) -> EstimationResult:
-        y, x = within_transform(panel.y, panel.x) if self.unit_effects else (panel.y, panel.x)
+        observed = panel.observed
+        if observed is None:
+            y, x = within_transform(panel.y, panel.x) if self.unit_effects else (panel.y, panel.x)
+            y_variance = float(np.var(y))
+        else:
+            # Unit effects are estimated with the factors, not removed beforehand.
+            y = np.where(observed, panel.y, 0.0)
+            x = np.where(observed[..., None], panel.x, 0.0)
+            centred = observed_within(y, observed, "unit") if self.unit_effects else y
+            y_variance = float(np.var(centred[observed]))
         n, t, p = x.shape
-        r, (beta_tilde, factors0, prelim_conv), factor_table = self._preliminary(y, x)
+        t_bar = t if observed is None else observed.sum() / n
+        r, (beta_tilde, factors0, prelim_conv), factor_table = self._preliminary(
+            y, x, observed, panel.entities
+        )
         if not prelim_conv:
             warnings.warn(
                 "the heterogeneous-slope preliminary fit did not converge",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        lams = lambda_from_c(cs, float(np.var(y)), t)
+        lams = lambda_from_c(cs, y_variance, t_bar)
         multi = len(ks) * len(cs) > 1
         rows, fits, cache = [], [], {}
 
         def post_lasso(groups, k, start):
             key = (k, groups.tobytes())
             if key not in cache:
-                cache[key] = grouped_interactive_effects(y, x, groups, k, r, start)
+                cache[key] = grouped_interactive_effects(
+                    y, x, groups, k, r, start, observed=observed, unit_effects=self.unit_effects
+                )
             return cache[key]
 
         with progress(
@@ -351,7 +472,7 @@ class SuJu:
                 if k == 1:
                     groups = np.zeros(n, dtype=int)
                     s2 = post_lasso(groups, 1, None).mean_ssr
-                    ic = group_criterion(s2, 1, p, n, t)
+                    ic = group_criterion(s2, 1, p, n, t_bar)
                     rows.append(candidate_row(1, np.nan, np.nan, ic, s2, True, 0))
                     fits.append((groups, None, None, np.nan, np.nan))
                     continue
@@ -368,13 +489,15 @@ class SuJu:
                     tol=self.tol,
                     padded_groups=max(ks),
                     bar=bar,
+                    observed=observed,
+                    unit_effects=self.unit_effects,
                 )
 
                 def mean_ssr(groups, m, k=k, path=path):
                     return post_lasso(groups, k, path.alpha[m]).mean_ssr
 
                 scored = score_penalty_path(
-                    path, k, cs, lams, mean_ssr, (n, t, p), allow_failure=multi
+                    path, k, cs, lams, mean_ssr, (n, t_bar, p), allow_failure=multi
                 )
                 for m, row in enumerate(scored):
                     rows.append(row)
@@ -409,15 +532,31 @@ class SuJu:
                 "the post-Lasso Bai iterations did not converge", ConvergenceWarning, stacklevel=3
             )
         dof = k * p + (n + t) * r
-        cov, _ = bai_covariance(
-            fit.expanded_x,
-            fit.factors,
-            fit.loadings,
-            fit.residuals,
-            cov_type=self.cov_type,
-            dof=dof,
-        )
+        observed = panel.observed
+        if observed is None:
+            cov, _ = bai_covariance(
+                fit.expanded_x,
+                fit.factors,
+                fit.loadings,
+                fit.residuals,
+                cov_type=self.cov_type,
+                dof=dof,
+            )
+        else:
+            effects = "unit" if self.unit_effects else "none"
+            f_bar, lam_bar = augmented_factors(fit.factors, fit.loadings, effects)
+            purged = nuisance_residuals(fit.expanded_x, observed, f_bar, lam_bar)
+            cov = cell_covariance(
+                fit.expanded_x,
+                purged,
+                fit.residuals,
+                observed,
+                cov_type=self.cov_type,
+                dof=dof + n * int(self.unit_effects),
+            )
         coefs, factors, loadings, resid = fit.coefficients, fit.factors, fit.loadings, fit.residuals
+        if observed is not None:
+            resid = np.where(observed, resid, np.nan)
         uncorrected = coefs.copy()
         if self.bias_correction:
             bias = bai_bias(fit.expanded_x, factors, loadings, resid, bandwidth=int(t**0.25))
@@ -430,6 +569,7 @@ class SuJu:
         coefs, new_groups, order = order_groups(coefs, groups)
         cov = permute_blocks(cov, order, p)
         extra = {
+            "observed": np.ones((n, t), bool) if observed is None else observed,
             "shrunk": shrunk,
             "unit_coefficients": unit_coefs,
             "penalized_coefficients": penalized[order],

@@ -82,7 +82,8 @@ def test_bad_input():
         CLasso("many", progress_bar=False).fit(y, x)
     with pytest.raises(ValueError, match="c must be a positive"):
         CLasso(2, c=-1.0, progress_bar=False).fit(y, x)
-    y[2, 1] = np.nan
+    # NaN marks a missing cell (tests/panel/test_classo_unbalanced.py); inf is an error.
+    y[2, 1] = np.inf
     with pytest.raises(ValueError, match="unit 2, period 1"):
         CLasso(2, c=0.5, progress_bar=False).fit(y, x)
     rng = np.random.default_rng(0)
