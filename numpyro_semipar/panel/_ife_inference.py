@@ -14,16 +14,19 @@ factor of Vcov.jl), heteroskedasticity-robust, homoskedastic, or Newey–West wi
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import lsqr
 
 __all__ = [
+    "EffectsOnlyFit",
     "augmented_factors",
     "cell_covariance",
     "cluster_labels",
     "cluster_meat",
+    "effects_only_least_squares",
     "hac_meat",
     "nuisance_residuals",
 ]
@@ -107,6 +110,25 @@ def nuisance_residuals(x, observed, factors, loadings, *, method: str = "auto", 
             )
         out[units, periods, k] = target - design @ sol[0]
     return out
+
+
+class EffectsOnlyFit(NamedTuple):
+    """Least squares with the additive effects only, and the purged ``y`` and ``x``."""
+
+    beta: np.ndarray
+    x_purged: np.ndarray
+    y_purged: np.ndarray
+
+
+def effects_only_least_squares(y, x, observed, effects) -> EffectsOnlyFit:
+    # Least squares with the additive effects only, on the observed cells (Frisch-Waugh: purge
+    # y and x of the effect dummies, then regress). Also the collinearity check's input.
+    f, lam = augmented_factors(np.zeros((y.shape[1], 0)), np.zeros((y.shape[0], 0)), effects)
+    stacked = np.concatenate([np.nan_to_num(y)[..., None], np.nan_to_num(x)], axis=2)
+    purged = nuisance_residuals(stacked, observed, f, lam)
+    y_p, x_p = purged[..., 0], purged[..., 1:]
+    beta = np.linalg.lstsq(x_p[observed], y_p[observed], rcond=None)[0]
+    return EffectsOnlyFit(beta, x_p, y_p)
 
 
 def cluster_meat(scores, clusters):

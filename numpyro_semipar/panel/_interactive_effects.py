@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +30,11 @@ from ._ife_inference import (
     augmented_factors,
     cell_covariance,
     cluster_labels,
+    effects_only_least_squares,
     nuisance_residuals,
 )
 from ._path import small_linear_algebra
-from ._unit_bootstrap import unit_bootstrap
+from ._unit_bootstrap import interactive_effects_bootstrap
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
 
@@ -71,7 +72,7 @@ def fit_multistart(
     y, x = np.asarray(y), np.asarray(x)
     observed = np.asarray(observed, dtype=bool)
     if pooled is None:
-        pooled = _effects_only_least_squares(y, x, observed, effects)
+        pooled = effects_only_least_squares(y, x, observed, effects)
     beta_ols = jnp.asarray(pooled.beta)
     starts = [beta_ols]
     if num_factors > 0 and num_starts > 1:
@@ -107,23 +108,6 @@ def fit_multistart(
         if best is None or float(fit.ssr) < float(best.ssr) - 1e-10 * float(best.ssr):
             best = fit
     return best
-
-
-class _Pooled(NamedTuple):
-    beta: np.ndarray
-    x_purged: np.ndarray
-    y_purged: np.ndarray
-
-
-def _effects_only_least_squares(y, x, observed, effects) -> _Pooled:
-    # Least squares with the additive effects only, on the observed cells (Frisch-Waugh: purge
-    # y and x of the effect dummies, then regress). Also the collinearity check's input.
-    f, lam = augmented_factors(np.zeros((y.shape[1], 0)), np.zeros((y.shape[0], 0)), effects)
-    stacked = np.concatenate([np.nan_to_num(y)[..., None], np.nan_to_num(x)], axis=2)
-    purged = nuisance_residuals(stacked, observed, f, lam)
-    y_p, x_p = purged[..., 0], purged[..., 1:]
-    beta = np.linalg.lstsq(x_p[observed], y_p[observed], rcond=None)[0]
-    return _Pooled(beta, x_p, y_p)
 
 
 def _check_collinear(x, x_purged, observed, names, effects) -> None:
@@ -383,7 +367,7 @@ class InteractiveEffects:
         nobs = int(observed.sum())
         y = np.nan_to_num(panel.y)
         x = np.nan_to_num(panel.x)
-        pooled = _effects_only_least_squares(y, x, observed, self.effects)
+        pooled = effects_only_least_squares(y, x, observed, self.effects)
         _check_collinear(x, pooled.x_purged, observed, panel.regressor_names, self.effects)
         if self.num_factors == "ic":
             if self.criterion in ("ER", "GR", "ED"):
@@ -432,8 +416,21 @@ class InteractiveEffects:
             fit = _refit_given_beta(y, x, beta, r, self.effects)
         bootstrap_groups = {}
         if self.cov_type == "bootstrap":
-            draws = self._bootstrap(
-                y, x, observed, r, beta_hat, bias_correction, bandwidth, rng_key
+            draws = interactive_effects_bootstrap(
+                y,
+                x,
+                observed,
+                beta_hat,
+                num_factors=r,
+                effects=self.effects,
+                bias_correction=bias_correction,
+                bandwidth=bandwidth,
+                dynamic=self.dynamic,
+                tol=self.tol,
+                max_steps=self.max_steps,
+                num_bootstrap=self.num_bootstrap,
+                rng_key=jax.random.fold_in(rng_key, 1),
+                progress_bar=self.progress_bar,
             )
             cov_hat = np.atleast_2d(np.cov(draws[:, 0], rowvar=False))
             cov = np.atleast_2d(np.cov(draws[:, 1], rowvar=False))
@@ -571,62 +568,6 @@ class InteractiveEffects:
             bandwidth=bandwidth,
             absorbed=absorbed,
         )
-
-    def _bootstrap(self, y, x, observed, r, beta_hat, bias_correction, bandwidth, rng_key):
-        # Each bootstrap panel is fitted from the full-sample estimate (one start: the
-        # resampled problem's minimum near it is the one whose variability is measured) and,
-        # when the reported estimate is bias-corrected, corrected in the same way. Returns
-        # draws of shape (B, 2, p): uncorrected and reported estimates.
-        failed = []
-
-        def estimate(units):
-            ob = observed[units]
-            if not ob.any(axis=0).all():
-                raise ValueError(
-                    "a bootstrap panel has a period without observed cells; the panel is too "
-                    "sparse for the unit bootstrap (use cov_type='cluster')"
-                )
-            fit = bai_fit_effects(
-                y[units],
-                x[units],
-                ob,
-                jnp.asarray(beta_hat),
-                num_factors=r,
-                effects=self.effects,
-                tol=self.tol,
-                max_steps=self.max_steps,
-            )
-            failed.append(not bool(fit.converged))
-            raw = np.asarray(fit.beta)
-            if not bias_correction:
-                return np.stack([raw, raw])
-            pooled = _effects_only_least_squares(y[units], x[units], ob, self.effects)
-            bias = bai_bias(
-                pooled.x_purged,
-                fit.factors,
-                fit.loadings,
-                fit.residuals,
-                bandwidth=bandwidth,
-                dynamic=self.dynamic,
-            )
-            return np.stack([raw, raw - bias])
-
-        draws = unit_bootstrap(
-            estimate,
-            observed.shape[0],
-            num_bootstrap=self.num_bootstrap,
-            rng_key=jax.random.fold_in(rng_key, 1),
-            progress_bar=self.progress_bar,
-            desc="IFE bootstrap",
-        )
-        if any(failed):
-            warnings.warn(
-                f"Bai's iterations did not converge in {self.max_steps} iterations on "
-                f"{sum(failed)} of {len(failed)} bootstrap panels",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        return draws
 
 
 def _refit_given_beta(y, x, beta, num_factors: int, effects: str) -> EffectsFit:

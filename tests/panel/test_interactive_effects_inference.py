@@ -229,6 +229,22 @@ def test_bootstrap_is_reproducible_and_keeps_its_draws():
     np.testing.assert_array_equal(tree["bootstrap"]["beta"].values, first.bootstrap_draws)
 
 
+def test_each_bootstrap_draw_is_the_estimator_on_a_resampled_panel():
+    # With the (default) bias correction, draw b is the bias-corrected estimate on the panel
+    # of units the b-th row of indices names (all drawn at once from the folded key).
+    y, x = _factor_panel(6, n=20, t=8)
+    key = jax.random.key(11)
+    options = {"effects": "unit", "bias_correction": True, "tol": 1e-12, "progress_bar": False}
+    res = InteractiveEffects(1, cov_type="bootstrap", num_bootstrap=5, **options).fit(
+        y, x, rng_key=key
+    )
+    units = np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (5, 20), 0, 20))
+    for b in (0, 4):
+        direct = InteractiveEffects(1, **options).fit(y[units[b]], x[units[b]])
+        np.testing.assert_allclose(res.bootstrap_draws[b], direct.params["beta"], rtol=1e-7)
+    assert not np.allclose(res.std_errors["beta"], res.uncorrected_std_errors)
+
+
 @pytest.mark.slow
 def test_bootstrap_standard_error_agrees_with_the_unit_clustered_one():
     # For a smooth estimator the pairs (unit) bootstrap variance converges, as B grows, to
