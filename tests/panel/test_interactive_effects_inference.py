@@ -18,7 +18,7 @@ import pytest
 import statsmodels.api as sm
 
 from numpyro_semipar.panel import InteractiveEffects
-from numpyro_semipar.panel._ife_inference import augmented_factors
+from numpyro_semipar.panel._ife_inference import augmented_factors, cell_covariance
 
 CIGAR = "/work/shared/data/panel/cigar.csv"
 BETA = np.array([1.0, -0.5])
@@ -99,9 +99,15 @@ def test_clustered_without_factors_is_statsmodels_on_the_dummy_regression(spec, 
     np.testing.assert_allclose(res.std_errors["beta"], _sm_se(ols) * np.sqrt(factor), rtol=1e-8)
 
 
+@pytest.mark.parametrize("trailing_gaps", [False, True])
 @pytest.mark.parametrize("bandwidth", [0, 2, None])
-def test_hac_without_factors_is_statsmodels_hac_panel(bandwidth):
+def test_hac_without_factors_is_statsmodels_hac_panel(bandwidth, trailing_gaps):
     frame, _ = _panel(2)
+    if trailing_gaps:
+        # Units 0-9 lose their last 1-3 years: statsmodels counts lags by position in each
+        # unit's series, we count them in periods; the two agree when the gaps are at the end.
+        last = 1990 + 12 - 1 - frame["unit"] % 3
+        frame = frame[(frame["unit"] >= 10) | (frame["year"] <= last)].reset_index(drop=True)
     model, units = _dummy_ols(frame)
     res = _fit(frame, cov_type="hac", bandwidth=bandwidth, bias_correction=False)
     lags = int(12**0.25) if bandwidth is None else bandwidth  # the documented default rule
@@ -114,6 +120,25 @@ def test_hac_without_factors_is_statsmodels_hac_panel(bandwidth):
     np.testing.assert_allclose(
         res.std_errors["beta"], _sm_se(ols) * np.sqrt(n / (n - k)), rtol=1e-8
     )
+
+
+def test_two_way_sum_that_is_not_positive_semidefinite_is_clipped_with_a_warning():
+    # Scores +1/-1 in a checkerboard: every unit's and every period's sum is zero, so
+    # S_unit + S_period - S_cell = -Σ s² < 0 (Cameron, Gelbach and Miller 2011, section 2.3).
+    checker = np.where(np.add.outer(np.arange(4), np.arange(6)) % 2 == 0, 1.0, -1.0)
+    ones = np.ones((4, 6, 1))
+    units = np.repeat(np.arange(4)[:, None], 6, 1)
+    periods = np.repeat(np.arange(6)[None, :], 4, 0)
+    common = {"cov_type": "cluster", "dof": 1, "absorbed": 1}
+    one_way = cell_covariance(
+        ones, ones, checker, np.ones((4, 6), bool), clusters=[units], **common
+    )
+    assert one_way[0, 0] == pytest.approx(0.0, abs=1e-15)  # unit sums cancel
+    with pytest.warns(RuntimeWarning, match="not positive definite"):
+        cov = cell_covariance(
+            ones, ones, checker, np.ones((4, 6), bool), clusters=[units, periods], **common
+        )
+    assert cov[0, 0] == 0.0
 
 
 def test_two_way_clustering_with_factors_on_the_cigarette_panel():
