@@ -345,7 +345,7 @@ class InteractiveEffects:
         if self.cov_type == "cluster":
             clusters = cluster_labels(cluster, panel, observed, data=data, entity=entity, time=time)
         with float64(), small_linear_algebra():
-            return self._fit(panel, rng_key, clusters)
+            return self._fit(panel, observed, rng_key, clusters)
 
     def _observed(self, panel: PanelData) -> np.ndarray:
         n, t = panel.y.shape
@@ -361,9 +361,8 @@ class InteractiveEffects:
                 )
         return observed
 
-    def _fit(self, panel: PanelData, rng_key, clusters) -> EstimationResult:
+    def _fit(self, panel: PanelData, observed, rng_key, clusters) -> EstimationResult:
         n, t, p = panel.x.shape
-        observed = self._observed(panel)
         nobs = int(observed.sum())
         y = np.nan_to_num(panel.y)
         x = np.nan_to_num(panel.x)
