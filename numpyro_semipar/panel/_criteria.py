@@ -153,13 +153,16 @@ def select_candidate(rows: list[dict], ks: Sequence[int], cs: Sequence[float]):
 
 
 def validate_factor_options(
-    num_factors, criterion: str, cov_type: str, criteria: Sequence[str] = ("IC1", "IC2", "IC3")
+    num_factors,
+    criterion: str,
+    cov_type: str,
+    criteria: Sequence[str] = ("IC1", "IC2", "IC3"),
+    cov_types: Sequence[str] = ("cluster", "robust", "homoskedastic"),
 ) -> None:
     """Reject bad options of the interactive-effects estimators when they are constructed."""
-    if cov_type not in ("cluster", "robust", "homoskedastic"):
-        raise ValueError(
-            f"cov_type must be 'cluster', 'robust' or 'homoskedastic', got {cov_type!r}"
-        )
+    if cov_type not in cov_types:
+        listed = ", ".join(repr(c) for c in cov_types[:-1]) + f" or {cov_types[-1]!r}"
+        raise ValueError(f"cov_type must be {listed}, got {cov_type!r}")
     if criterion not in criteria:
         raise ValueError(f"criterion must be one of {list(criteria)}, got {criterion!r}")
     if isinstance(num_factors, str) and num_factors != "ic":

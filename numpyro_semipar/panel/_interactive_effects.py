@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,20 +19,28 @@ from ..reporting._result import EstimationResult
 from ._bai import (
     EFFECTS,
     EffectsFit,
+    _tilde_regressors,
     bai_bias,
-    bai_covariance,
     bai_fit_effects,
     decompose_effects,
 )
 from ._criteria import ahn_horenstein, bai_ng_criterion, onatski, validate_factor_options
 from ._data import PanelData, _plain, as_panel_data
-from ._ife_inference import augmented_factors, cell_covariance, nuisance_residuals
+from ._ife_inference import (
+    augmented_factors,
+    cell_covariance,
+    cluster_labels,
+    effects_only_least_squares,
+    nuisance_residuals,
+)
 from ._path import small_linear_algebra
+from ._unit_bootstrap import interactive_effects_bootstrap
 
 __all__ = ["InteractiveEffects", "fit_multistart"]
 
 # Bai-Ng information criteria, and the eigenvalue criteria of Ahn-Horenstein and Onatski.
 CRITERIA = ("IC1", "IC2", "IC3", "ER", "GR", "ED")
+COV_TYPES = ("cluster", "robust", "homoskedastic", "hac", "bootstrap")
 
 
 def _check_factor_count(num_factors: int, n: int, t: int) -> None:
@@ -64,7 +72,7 @@ def fit_multistart(
     y, x = np.asarray(y), np.asarray(x)
     observed = np.asarray(observed, dtype=bool)
     if pooled is None:
-        pooled = _effects_only_least_squares(y, x, observed, effects)
+        pooled = effects_only_least_squares(y, x, observed, effects)
     beta_ols = jnp.asarray(pooled.beta)
     starts = [beta_ols]
     if num_factors > 0 and num_starts > 1:
@@ -100,23 +108,6 @@ def fit_multistart(
         if best is None or float(fit.ssr) < float(best.ssr) - 1e-10 * float(best.ssr):
             best = fit
     return best
-
-
-class _Pooled(NamedTuple):
-    beta: np.ndarray
-    x_purged: np.ndarray
-    y_purged: np.ndarray
-
-
-def _effects_only_least_squares(y, x, observed, effects) -> _Pooled:
-    # Least squares with the additive effects only, on the observed cells (Frisch-Waugh: purge
-    # y and x of the effect dummies, then regress). Also the collinearity check's input.
-    f, lam = augmented_factors(np.zeros((y.shape[1], 0)), np.zeros((y.shape[0], 0)), effects)
-    stacked = np.concatenate([np.nan_to_num(y)[..., None], np.nan_to_num(x)], axis=2)
-    purged = nuisance_residuals(stacked, observed, f, lam)
-    y_p, x_p = purged[..., 0], purged[..., 1:]
-    beta = np.linalg.lstsq(x_p[observed], y_p[observed], rcond=None)[0]
-    return _Pooled(beta, x_p, y_p)
 
 
 def _check_collinear(x, x_purged, observed, names, effects) -> None:
@@ -186,13 +177,35 @@ class InteractiveEffects:
         balanced panels; the bias estimate is not available for unbalanced panels, where
         ``True`` is an error.
     bandwidth : int, optional
-        Lags of the truncated-kernel estimate of serial covariances in the bias (default
-        ``floor(T^(1/4))``).
+        Number of lags ``L`` of serial correlation allowed for: in the truncated-kernel
+        estimate of serial covariances in the bias, and in the Newey–West weights
+        ``1 - j/(L+1)`` of ``cov_type="hac"``. Default ``floor(T^(1/4))`` (Bai 2009; Greene's
+        rule for Newey–West).
     dynamic : bool
         Regressors are predetermined (e.g. lagged ``y``): add the corresponding bias term.
-    cov_type : {"cluster", "robust", "homoskedastic"}
-        Covariance estimator (``"cluster"``: robust to heteroskedasticity and serial
-        correlation within units).
+    cov_type : {"cluster", "robust", "homoskedastic", "hac", "bootstrap"}
+        Covariance of the slopes. All but ``"bootstrap"`` are sandwiches ``W⁻¹ S W⁻¹`` with
+        ``W = Σ x̃ xᵀ`` over the observed cells and ``x̃`` the regressors purged of the effects
+        and of the factor part's tangent space, and with ``k`` the number of regressors plus
+        the levels of the additive effects (``N`` and/or ``T``; factors not counted), as
+        InteractiveFixedEffectModels.jl counts them:
+
+        - ``"cluster"`` (default): clustered by unit, or on one or two variables given by
+          ``fit(cluster=...)`` (Cameron, Gelbach and Miller 2011: ``S = S_a + S_b - S_ab``
+          for two ways, negative eigenvalues set to zero), times
+          ``G/(G-1)·(n-1)/(n-k)`` with ``G`` the smaller number of clusters: Vcov.jl's
+          ``cluster`` (regife's ``vce(cluster a b)`` via reghdfe).
+        - ``"robust"``: heteroskedasticity-robust, no small-sample factor (HC0).
+        - ``"homoskedastic"``: ``Σe²/(n - k - (N+T)R)`` times ``W⁻¹``.
+        - ``"hac"``: Newey–West (Bartlett) autocovariances of the scores within each unit up
+          to ``bandwidth`` lags, summed over units (statsmodels' ``"hac-panel"``), times
+          ``n/(n-k)``.
+        - ``"bootstrap"``: the covariance of ``num_bootstrap`` re-estimations on panels of
+          units drawn with replacement (regife's ``vce(bootstrap)``); the draws are kept in
+          ``result.bootstrap_draws`` (and the ArviZ group ``bootstrap``) for percentile
+          intervals.
+    num_bootstrap : int
+        Number of bootstrap panels for ``cov_type="bootstrap"`` (at least 2).
     tol, max_steps
         Convergence tolerance on ``β`` and on the fitted effects-plus-factors part, and the
         largest number of iterations per start.
@@ -214,11 +227,22 @@ class InteractiveEffects:
         bandwidth: int | None = None,
         dynamic: bool = False,
         cov_type: str = "cluster",
+        num_bootstrap: int = 199,
         tol: float = 1e-9,
         max_steps: int = 5000,
         progress_bar: bool = True,
     ) -> None:
-        validate_factor_options(num_factors, criterion, cov_type, criteria=CRITERIA)
+        validate_factor_options(
+            num_factors, criterion, cov_type, criteria=CRITERIA, cov_types=COV_TYPES
+        )
+        if bandwidth is not None and (
+            isinstance(bandwidth, bool) or int(bandwidth) != bandwidth or bandwidth < 0
+        ):
+            raise ValueError(f"bandwidth must be an integer >= 0, got {bandwidth!r}")
+        if isinstance(num_bootstrap, bool) or int(num_bootstrap) != num_bootstrap:
+            raise ValueError(f"num_bootstrap must be an integer >= 2, got {num_bootstrap!r}")
+        if num_bootstrap < 2:
+            raise ValueError(f"num_bootstrap must be an integer >= 2, got {num_bootstrap!r}")
         if effects not in EFFECTS:
             raise ValueError(f"effects must be one of {list(EFFECTS)}, got {effects!r}")
         if intercept and effects != "none":
@@ -236,6 +260,7 @@ class InteractiveEffects:
         self.bandwidth = bandwidth
         self.dynamic = bool(dynamic)
         self.cov_type = cov_type
+        self.num_bootstrap = int(num_bootstrap)
         self.tol = float(tol)
         self.max_steps = int(max_steps)
         self.progress_bar = progress_bar
@@ -249,6 +274,7 @@ class InteractiveEffects:
         entity: str | None = None,
         time: str | None = None,
         rng_key=None,
+        cluster=None,
     ) -> EstimationResult:
         """Estimate ``β``, the additive effects, the factors and the loadings.
 
@@ -265,7 +291,13 @@ class InteractiveEffects:
         entity, time : str, optional
             Unit and period columns of ``data``.
         rng_key : jax.random.key, optional
-            Seeds the random starting values (default ``jax.random.key(0)``).
+            Seeds the random starting values and, with ``cov_type="bootstrap"``, the resampling
+            (default ``jax.random.key(0)``).
+        cluster : str, array or list of two, optional
+            Clustering variable(s) for ``cov_type="cluster"``: a column of ``data`` (e.g.
+            ``"state"``), an array of labels of shape (N, T), or (N,) for one label per unit,
+            in the panel's unit and period order (sorted labels with ``data``), or a list of
+            two of these for two-way clustering (``["state", "year"]``). Default: the unit.
 
         Returns
         -------
@@ -274,17 +306,26 @@ class InteractiveEffects:
             ``loadings`` (N, R), ``unit_effects`` (N,), ``time_effects`` (T,), ``residuals``
             (N, T, NaN in missing cells, consistent with the reported ``β``), ``observed``
             (N, T), ``uncorrected_beta``, ``uncorrected_std_errors``, ``bias``,
-            ``num_factors``, ``ic`` (the Bai–Ng table over the fitted ``R``, ``IC1`` when an
-            eigenvalue criterion is set; with ``num_factors="ic"`` and an eigenvalue criterion,
-            the Ahn–Horenstein table with columns ``er``, ``gr`` and Onatski's ``ed``).
+            ``num_factors``, ``cluster_counts`` (clusters per dimension, for
+            ``cov_type="cluster"``), ``bootstrap_draws`` (B, p) (for
+            ``cov_type="bootstrap"``), ``ic`` (the Bai–Ng table over the fitted ``R``,
+            ``IC1`` when an eigenvalue criterion is set; with ``num_factors="ic"`` and an
+            eigenvalue criterion, the Ahn–Horenstein table with columns ``er``, ``gr`` and
+            Onatski's ``ed``).
 
         Raises
         ------
         ValueError
             For perfectly collinear regressors (named), regressors absorbed by the effects,
-            units or periods without observed cells, and ``bias_correction=True`` on an
-            unbalanced panel.
+            units or periods without observed cells, ``bias_correction=True`` on an
+            unbalanced panel, and cluster labels that are missing in observed cells, have the
+            wrong shape, or come without ``cov_type="cluster"``.
         """
+        if cluster is not None and self.cov_type != "cluster":
+            raise ValueError(
+                f"cluster= is used only with cov_type='cluster'; this estimator has "
+                f"cov_type={self.cov_type!r}"
+            )
         panel = as_panel_data(y, x, data=data, entity=entity, time=time, allow_missing=True)
         if self.intercept:
             ones = np.where(np.isnan(panel.y), np.nan, 1.0)[..., None]
@@ -299,8 +340,12 @@ class InteractiveEffects:
             )
         if rng_key is None:
             rng_key = jax.random.key(0)
+        observed = self._observed(panel)
+        clusters = None
+        if self.cov_type == "cluster":
+            clusters = cluster_labels(cluster, panel, observed, data=data, entity=entity, time=time)
         with float64(), small_linear_algebra():
-            return self._fit(panel, rng_key)
+            return self._fit(panel, observed, rng_key, clusters)
 
     def _observed(self, panel: PanelData) -> np.ndarray:
         n, t = panel.y.shape
@@ -316,13 +361,12 @@ class InteractiveEffects:
                 )
         return observed
 
-    def _fit(self, panel: PanelData, rng_key) -> EstimationResult:
+    def _fit(self, panel: PanelData, observed, rng_key, clusters) -> EstimationResult:
         n, t, p = panel.x.shape
-        observed = self._observed(panel)
         nobs = int(observed.sum())
         y = np.nan_to_num(panel.y)
         x = np.nan_to_num(panel.x)
-        pooled = _effects_only_least_squares(y, x, observed, self.effects)
+        pooled = effects_only_least_squares(y, x, observed, self.effects)
         _check_collinear(x, pooled.x_purged, observed, panel.regressor_names, self.effects)
         if self.num_factors == "ic":
             if self.criterion in ("ER", "GR", "ED"):
@@ -345,15 +389,16 @@ class InteractiveEffects:
             )
         has_unit = self.effects in ("unit", "twoway")
         has_time = self.effects in ("time", "twoway")
-        dof = p + (n + t) * r + n * has_unit + t * has_time
+        # Regressors plus absorbed effect levels: k of the small-sample factors.
+        absorbed = p + n * has_unit + t * has_time
+        dof = absorbed + (n + t) * r
+        bandwidth = int(t**0.25) if self.bandwidth is None else int(self.bandwidth)
         beta_hat = np.asarray(fit.beta)
-        cov_hat = self._covariance(x, observed, fit, dof)
         balanced = bool(observed.all())
         bias_correction = balanced if self.bias_correction is None else self.bias_correction
         if balanced:
             # The Moon-Weidner bias on the data with the additive effects projected out (on a
             # balanced panel Bai's estimator with effects is Bai's estimator on those data).
-            bandwidth = int(t**0.25) if self.bandwidth is None else int(self.bandwidth)
             bias = bai_bias(
                 pooled.x_purged,
                 fit.factors,
@@ -364,12 +409,41 @@ class InteractiveEffects:
             )
         else:
             bias = np.full(p, np.nan)
+        fit_hat = fit
+        beta = beta_hat - bias if bias_correction else beta_hat
         if bias_correction:
-            beta = beta_hat - bias
             fit = _refit_given_beta(y, x, beta, r, self.effects)
-            cov = self._covariance(x, observed, fit, dof)
+        bootstrap_groups = {}
+        if self.cov_type == "bootstrap":
+            draws = interactive_effects_bootstrap(
+                y,
+                x,
+                observed,
+                beta_hat,
+                num_factors=r,
+                effects=self.effects,
+                bias_correction=bias_correction,
+                bandwidth=bandwidth,
+                dynamic=self.dynamic,
+                tol=self.tol,
+                max_steps=self.max_steps,
+                num_bootstrap=self.num_bootstrap,
+                rng_key=jax.random.fold_in(rng_key, 1),
+                progress_bar=self.progress_bar,
+            )
+            cov_hat = np.atleast_2d(np.cov(draws[:, 0], rowvar=False))
+            cov = np.atleast_2d(np.cov(draws[:, 1], rowvar=False))
+            draws = draws[:, 1]
+            bootstrap_groups["bootstrap"] = xr.Dataset(
+                {"beta": (["draw", "regressor"], draws)},
+                coords={"draw": np.arange(len(draws)), "regressor": list(panel.regressor_names)},
+            )
         else:
-            beta, cov = beta_hat, cov_hat
+            options = {"absorbed": absorbed, "clusters": clusters, "bandwidth": bandwidth}
+            cov = self._covariance(x, observed, fit, dof, **options)
+            cov_hat = (
+                self._covariance(x, observed, fit_hat, dof, **options) if bias_correction else cov
+            )
         factors, loadings = np.asarray(fit.factors), np.asarray(fit.loadings)
         resid = np.where(observed, np.asarray(fit.residuals), np.nan)
         panel_ds = xr.Dataset(
@@ -392,8 +466,14 @@ class InteractiveEffects:
             "bias_correction": bias_correction,
             "ic": table,
             "regressor_names": panel.regressor_names,
-            "arviz_groups": {"panel": panel_ds},
+            "arviz_groups": {"panel": panel_ds, **bootstrap_groups},
         }
+        if self.cov_type == "cluster":
+            extra["cluster_counts"] = tuple(int(c[observed].max()) + 1 for c in clusters)
+        if self.cov_type == "hac":
+            extra["hac_bandwidth"] = bandwidth
+        if self.cov_type == "bootstrap":
+            extra["bootstrap_draws"] = draws
         return EstimationResult(
             params={"beta": beta},
             cov=cov,
@@ -468,15 +548,25 @@ class InteractiveEffects:
         )
         return table, r, fit
 
-    def _covariance(self, x, observed, fit, dof: int) -> np.ndarray:
+    def _covariance(
+        self, x, observed, fit, dof: int, *, absorbed: int, clusters, bandwidth: int
+    ) -> np.ndarray:
         f_bar, lam_bar = augmented_factors(fit.factors, fit.loadings, self.effects)
         if observed.all():
-            cov, _ = bai_covariance(
-                x, f_bar, lam_bar, fit.residuals, cov_type=self.cov_type, dof=dof
-            )
-            return cov
-        purged = nuisance_residuals(x, observed, f_bar, lam_bar)
-        return cell_covariance(x, purged, fit.residuals, observed, cov_type=self.cov_type, dof=dof)
+            purged = _tilde_regressors(x, f_bar, lam_bar)  # M_Λ̄ X M_F̄ in closed form
+        else:
+            purged = nuisance_residuals(x, observed, f_bar, lam_bar)
+        return cell_covariance(
+            x,
+            purged,
+            fit.residuals,
+            observed,
+            cov_type=self.cov_type,
+            dof=dof,
+            clusters=clusters,
+            bandwidth=bandwidth,
+            absorbed=absorbed,
+        )
 
 
 def _refit_given_beta(y, x, beta, num_factors: int, effects: str) -> EffectsFit:

@@ -122,7 +122,8 @@ def _tangent_design(res, observed, effects):
 def test_standard_errors_match_ols_on_the_linearised_model(cigar, effects):
     # At the minimum the residuals are orthogonal to x and to every nuisance direction, so OLS
     # of y on [x, nuisance directions] returns the same slope, and statsmodels' HC0 and
-    # cluster (no small-sample factor) covariances of that slope are the estimator's. By
+    # cluster (no small-sample factor) covariances of that slope are the estimator's (the
+    # clustered one times Vcov.jl's small-sample factor). By
     # Frisch-Waugh-Lovell the slope's OLS, residuals and sandwich are those of the regression
     # of y on x with both purged of the nuisance directions, which is what is fitted here.
     y = cigar.pivot(index="state", columns="year", values="sales").to_numpy()
@@ -140,4 +141,12 @@ def test_standard_errors_match_ols_on_the_linearised_model(cigar, effects):
             sm_options["cov_kwds"]["groups"] = units
         ols = sm.OLS(y_purged, x_purged).fit(**sm_options)
         assert ols.params[0] == pytest.approx(res.params["beta"][0], rel=1e-8)
-        np.testing.assert_allclose(res.std_errors["beta"][0], ols.bse[0], rtol=1e-6)
+        factor = 1.0
+        if cov_type == "cluster":
+            # Vcov.jl's small-sample factor G/(G-1)·(n-1)/(n-k), k = 1 regressor + the levels
+            # of the additive effects (46 states, and 30 years with two-way effects).
+            n, k = units.size, 1 + 46 + 30 * (effects == "twoway")
+            factor = 46 / 45 * (n - 1) / (n - k)
+        np.testing.assert_allclose(
+            res.std_errors["beta"][0], ols.bse[0] * np.sqrt(factor), rtol=1e-6
+        )
