@@ -201,6 +201,7 @@ def cell_covariance(
     clusters=None,
     bandwidth: int = 0,
     absorbed: int | None = None,
+    small_sample: bool = True,
 ):
     """``W⁻¹ S W⁻¹`` over the ``n`` observed cells, with ``W = Σ x̃ xᵀ`` and ``S`` the meat.
 
@@ -225,6 +226,9 @@ def cell_covariance(
         Clustered: ``G/(G-1)·(n-1)/(n-k)`` with ``G`` the smallest number of clusters
         (Vcov.jl, reghdfe); ``"hac"``: ``n/(n-k)`` (statsmodels' ``"hac"`` correction, Stata's
         ``newey``). Default ``p``.
+    small_sample : bool
+        Apply those factors (``False``: the plain sandwich, as the C-Lasso and Su–Ju
+        estimators report it on balanced and unbalanced panels alike).
 
     Returns
     -------
@@ -243,14 +247,15 @@ def cell_covariance(
     elif cov_type == "robust":
         meat = np.einsum("itp,itq->pq", scores, scores)
     elif cov_type == "hac":
-        meat = hac_meat(scores, bandwidth) * n / max(n - k, 1)
+        meat = hac_meat(scores, bandwidth) * (n / max(n - k, 1) if small_sample else 1.0)
     elif cov_type == "cluster":
         if clusters is None:
             clusters = [np.broadcast_to(np.arange(obs.shape[0])[:, None], obs.shape)]
         labels = [np.asarray(c)[obs] for c in clusters]
         meat, counts = cluster_meat(scores[obs], labels)
         g = min(counts)
-        meat = meat * g / (g - 1) * (n - 1) / max(n - k, 1)
+        if small_sample:
+            meat = meat * g / (g - 1) * (n - 1) / max(n - k, 1)
     else:
         raise ValueError(
             f"cov_type must be 'cluster', 'robust', 'homoskedastic' or 'hac', got {cov_type!r}"

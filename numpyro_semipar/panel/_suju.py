@@ -212,9 +212,9 @@ def grouped_interactive_effects(
             xe,
         )
     fit = bai_fit(
-        jnp.asarray(y),
-        jnp.asarray(xe),
-        jnp.asarray(np.ravel(start)),
+        np.asarray(y),
+        xe,
+        np.ravel(start),
         num_factors=num_factors,
         tol=tol,
         max_steps=max_steps,
@@ -408,9 +408,8 @@ class SuJu:
         rows, fits = [], {}
         for r in candidates:
             if observed is None:
-                beta, factors, v, _, conv = heterogeneous_interactive_effects(
-                    jnp.asarray(y), jnp.asarray(x), num_factors=r
-                )
+                # NumPy inputs: jnp.asarray would compile a copy program per shape.
+                beta, factors, v, _, conv = heterogeneous_interactive_effects(y, x, num_factors=r)
             else:
                 beta, factors, v, _, conv = heterogeneous_interactive_effects_missing(
                     jnp.asarray(y),
@@ -553,6 +552,7 @@ class SuJu:
                 observed,
                 cov_type=self.cov_type,
                 dof=dof + n * int(self.unit_effects),
+                small_sample=False,  # as bai_covariance on a balanced panel
             )
         coefs, factors, loadings, resid = fit.coefficients, fit.factors, fit.loadings, fit.residuals
         if observed is not None:
