@@ -115,7 +115,7 @@ def bai_fit(y, x, beta0, *, num_factors: int, tol: float = 1e-9, max_steps: int 
 
 def _tilde_regressors(x, factors, loadings):
     # X~_k = M_Lambda X_k M_F for every regressor k, shape (N, T, p).
-    m_f = annihilator(factors)
+    m_f = annihilator(np.asarray(factors), xp=np)
     n, r = loadings.shape
     if r:
         proj = loadings @ np.linalg.solve(loadings.T @ loadings, loadings.T)
@@ -123,7 +123,7 @@ def _tilde_regressors(x, factors, loadings):
     else:
         m_l = np.eye(n)
     left = np.tensordot(m_l, x, axes=(1, 0))  # (N, T, p)
-    return np.einsum("itp,ts->isp", left, np.asarray(m_f), optimize=True)
+    return np.einsum("itp,ts->isp", left, m_f, optimize=True)
 
 
 def bai_covariance(x, factors, loadings, residuals, *, cov_type: str = "cluster", dof: int = 0):

@@ -41,10 +41,17 @@ def small_linear_algebra() -> Iterator[None]:
 
 
 def seed_from_key(rng_key) -> int:
-    """Derive an integer seed (for scikit-learn's k-means) from a JAX key."""
+    """Derive an integer seed (for scikit-learn's k-means) from a JAX key (default: key 0).
+
+    Hashes the key's raw bits with NumPy's ``SeedSequence``: ``jax.random.randint`` would
+    compile a threefry program (0.3-0.9 s of a fresh process) to produce one integer.
+    """
     if rng_key is None:
-        rng_key = jax.random.key(0)
-    return int(jax.random.randint(rng_key, (), 0, 2**31 - 1))
+        rng_key = np.zeros(2, np.uint32)  # the raw bits of jax.random.key(0)
+    if isinstance(rng_key, jax.Array) and jax.dtypes.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
+        rng_key = jax.random.key_data(rng_key)
+    words = np.asarray(rng_key, dtype=np.uint32).ravel()
+    return int(np.random.SeedSequence(words.tolist()).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 @renamed_arguments(max_iter="max_steps")
@@ -147,6 +154,18 @@ def _run_batch(
     return jax.lax.map(lambda args: run(*args), (states, penalties))
 
 
+@partial(jax.jit, static_argnames=("num_penalties",))
+def _initial_states(beta_tilde, centres, factors0, num_groups, *, num_penalties):
+    single = classo_init(beta_tilde, centres, factors0, num_groups)
+    return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (num_penalties, *leaf.shape)), single)
+
+
+@partial(jax.jit, static_argnames=("relative",))
+def _assign_units(alpha, delta, num_groups, *, relative):
+    assign = partial(unit_coefficients, relative=relative)
+    return jax.vmap(assign, in_axes=(0, 0, None))(alpha, delta, num_groups)
+
+
 def run_penalties(
     y,
     x,
@@ -175,18 +194,17 @@ def run_penalties(
     ``||β_i - α_k|| / ||α_k||`` when ``relative_distance`` (see :func:`unit_coefficients`).
     ``observed`` and ``unit_effects`` are for unbalanced panels (see :func:`classo_run`).
     """
-    penalties = jnp.asarray(penalties, dtype=jnp.float64)
+    # NumPy arrays go straight into the compiled programs: jnp.asarray would compile a copy
+    # program per shape, and eager glue one program per operation (a fresh process pays
+    # 20-300 ms for each).
+    penalties = np.asarray(penalties, dtype=np.float64)
     m = penalties.shape[0]
     centres = np.asarray(centres)
     num_groups = centres.shape[0]
     padded = max(num_groups, padded_groups)
     if padded > num_groups:
         centres = np.concatenate([centres, np.zeros((padded - num_groups, centres.shape[1]))])
-    single = classo_init(
-        jnp.asarray(beta_tilde), jnp.asarray(centres), jnp.asarray(factors0), num_groups
-    )
-    states = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (m, *jnp.shape(leaf))), single)
-    y, x = jnp.asarray(y), jnp.asarray(x)
+    states = _initial_states(beta_tilde, centres, factors0, num_groups, num_penalties=m)
     done = 0
     while done < max_iter:
         steps = min(_CHUNK, max_iter - done)
@@ -202,17 +220,17 @@ def run_penalties(
             **(
                 {}
                 if observed is None
-                else {"observed": jnp.asarray(observed), "unit_effects": unit_effects}
+                else {"observed": np.asarray(observed), "unit_effects": unit_effects}
             ),
         )
         done += steps
         if bar is not None:
             bar.update(steps)
-        if bool(jnp.all(states.change <= tol)):
+        if bool(np.all(np.asarray(states.change) <= tol)):
             break
-    beta, groups, shrunk = jax.vmap(
-        partial(unit_coefficients, relative=relative_distance), in_axes=(0, 0, None)
-    )(states.alpha, states.delta, num_groups)
+    beta, groups, shrunk = _assign_units(
+        states.alpha, states.delta, num_groups, relative=relative_distance
+    )
     return PathFit(
         alpha=np.asarray(states.alpha)[:, :num_groups],
         beta=np.asarray(beta),
@@ -220,5 +238,5 @@ def run_penalties(
         shrunk=np.asarray(shrunk),
         factors=np.asarray(states.factors),
         num_iter=np.asarray(states.num_iter),
-        converged=np.asarray(states.change <= tol),
+        converged=np.asarray(states.change) <= tol,
     )

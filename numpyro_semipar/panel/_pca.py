@@ -41,7 +41,11 @@ def principal_factors(residuals: jnp.ndarray, num_factors: int):
     return factors, loadings, evals
 
 
-def annihilator(factors: jnp.ndarray) -> jnp.ndarray:
-    """Return ``M_F = I - F (FᵀF)⁻¹ Fᵀ`` for factors normalised as ``FᵀF/T = I``."""
+def annihilator(factors: jnp.ndarray, xp=jnp) -> jnp.ndarray:
+    """Return ``M_F = I - F (FᵀF)⁻¹ Fᵀ`` for factors normalised as ``FᵀF/T = I``.
+
+    ``xp=numpy`` for host code outside a compiled program (each eager JAX operation there
+    compiles a program of its own).
+    """
     t = factors.shape[0]
-    return jnp.eye(t, dtype=factors.dtype) - factors @ factors.T / t
+    return xp.eye(t, dtype=factors.dtype) - factors @ factors.T / t

@@ -6,6 +6,7 @@ number of groups: ``IC = ln(MSE) + rho (p) K``. On the SSP savings panel (dynami
 groups requested at this tuning constant) two of the five groups empty.
 """
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,8 +23,11 @@ def savings():
 
 
 def test_empty_groups_get_a_finite_criterion(savings):
+    # Which groups empty at K = 5 depends on the k-means start (C-Lasso's objective is not
+    # convex): over rng keys 6-29, 6 starts empty two groups, 3 one, the rest none. Key 6 is
+    # one of the first kind.
     res = CLasso(5, c=0.493242, dynamic=True, progress_bar=False).fit(
-        "savings", REGRESSORS, data=savings, entity="code", time="year"
+        "savings", REGRESSORS, data=savings, entity="code", time="year", rng_key=jax.random.key(6)
     )
     row = res.ic.iloc[0]
     assert row["empty_groups"] == 2 and res.requested_num_groups == 5

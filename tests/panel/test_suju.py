@@ -103,3 +103,21 @@ def test_empty_group_is_an_error(ssp_factors):
     y, x, _ = ssp_factors(0, n=20, t=10)
     with pytest.raises(ValueError, match="estimated group 2 is empty"):
         grouped_interactive_effects(y, x, np.r_[np.zeros(10, int), np.ones(10, int)], 3, 1)
+
+
+def test_first_fit_compiles_only_its_programs_and_a_refit_nothing(ssp_factors):
+    # A one-off fit is mostly XLA compilation: it should compile the estimator's programs
+    # (preliminary IFE, the C-Lasso path's start, loop and assignment, the post-Lasso Bai fit)
+    # and no eagerly dispatched glue (which cost 51 more programs, about 4 s of a fresh
+    # process at N = 100, T = 20). Shapes no other test uses, so nothing is cached yet.
+    from tests._compile_counter import count_backend_compiles
+
+    y, x, _ = ssp_factors(5, n=41, t=13)
+    estimator = SuJu(3, 1, c=0.5, progress_bar=False)
+    key = jax.random.key(2)
+    with count_backend_compiles() as first:
+        estimator.fit(y, x, rng_key=key)
+    assert first.count <= 6, first.count
+    with count_backend_compiles() as second:
+        estimator.fit(y, x, rng_key=key)
+    assert second.count == 0
