@@ -20,6 +20,7 @@ from numpyro_semipar.panel._classo import resolve_candidates
 from numpyro_semipar.panel._classo_step import _moments
 from numpyro_semipar.panel._data import as_panel_data
 from numpyro_semipar.panel._ife_inference import augmented_factors
+from numpyro_semipar.panel._path import seed_from_key
 from numpyro_semipar.panel._ppc_missing import (
     heterogeneous_interactive_effects_missing,
     observed_factor_moments,
@@ -60,7 +61,7 @@ def test_nothing_missing_equals_the_balanced_estimate(unit_effects):
     panel = as_panel_data(y, x)._replace(observed=np.ones(y.shape, bool))
     ks, cs = resolve_candidates(2, 5, 0.5, y.shape[0])
     with float64():
-        forced = estimator._fit(panel, ks, cs, 0)
+        forced = estimator._fit(panel, ks, cs, seed_from_key(None))  # fit()'s default start
     np.testing.assert_array_equal(forced.groups, balanced.groups)
     # Both post-Lasso iterations stop when a step moves the slopes by less than 1e-9
     # (relative); they are different (equivalent) iterations, so they agree to that order.
