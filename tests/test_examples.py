@@ -9,11 +9,10 @@ import pytest
 
 EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 
-# (script, tiny arguments). Add a row for each new example. examples/demo.py --quick runs in
-# `make docs` (docs/conf.py draws its figures and fails the build if it fails) and hank.py in
-# tests/examples/test_hank.py, so neither is repeated here.
+# (script, tiny arguments). Add a row for each new example. examples/demo.py --quick and
+# regression.py --num-obs 200 run in `make docs` (docs/conf.py draws their figures and fails
+# the build if one fails) and hank.py in tests/examples/test_hank.py, so none is repeated here.
 CASES = [
-    ("regression.py", ["--num-obs", "200", "--no-plots"]),
     (
         "linear_factor.py",
         ["--num-obs", "200", "--grid-size", "25", "--bayes-obs", "100", "--num-warmup", "10"]
