@@ -378,6 +378,9 @@ class HankPosterior:
         self.fixed = fixed
         self.names = [n for n in HANK_PARAM_NAMES if n not in fixed]
         self._fixed_z = to_unconstrained({**HANK_START, **fixed})
+        # Frozen scipy distributions take about 1 ms each to build: once here, not per call
+        # (they were 5 of the 7.5 ms of a cheap evaluation).
+        self._priors = hank_priors()
 
     @property
     def dimension(self) -> int:
@@ -399,11 +402,10 @@ class HankPosterior:
 
     def log_prior(self, theta: dict[str, float]) -> float:
         """Log prior density of the estimated parameters (constrained scale)."""
-        priors = hank_priors()
         total = 0.0
         for name in self.names:
             value = theta[name] - 1.0 if name == "phi" else theta[name]
-            total += float(priors[name].logpdf(value))
+            total += float(self._priors[name].logpdf(value))
         return total
 
     def log_likelihood(self, theta: dict[str, float]) -> float:
