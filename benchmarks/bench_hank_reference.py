@@ -30,7 +30,7 @@ the evaluation count, the wall time, the machine and the command go to
 
 Run (``PYTHONPATH=.`` so that this checkout's package is imported):
      PYTHONPATH=. python benchmarks/bench_hank_reference.py --num-chains 4 --processes 2 \\
-         --num-warmup 2000 --num-samples 8000
+         --num-warmup 5000 --num-samples 80000
 """
 
 from __future__ import annotations
@@ -84,7 +84,10 @@ def constrained_draws(posterior, draws: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def summarise(draws: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Mean, sd, MCSEs, bulk/tail ESS and split R-hat (arviz) of ``{name: (chains, draws)}``."""
+    """Mean, sd, MCSEs, bulk/tail ESS, split R-hat (arviz) and quantiles of ``{name: draws}``.
+
+    ``draws`` maps each name to an array of shape (chains, draws).
+    """
     import arviz as az
 
     tree = az.from_dict({"posterior": draws})
@@ -107,6 +110,8 @@ def summarise(draws: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
             "ess_bulk": ess_bulk[name],
             "ess_tail": ess_tail[name],
             "r_hat": rhat[name],
+            # Tail quantiles: not part of the check, but where two samplers disagree first.
+            **{f"q{q:02d}": float(np.quantile(x, q / 100)) for q in (2, 5, 25, 50, 75, 95, 98)},
         }
         for name, x in draws.items()
     }
