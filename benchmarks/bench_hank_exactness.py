@@ -114,6 +114,13 @@ def compare(workflow: dict, reference: dict) -> dict[str, dict[str, float]]:
             * np.hypot(ours["mcse_sd"] / ours["sd"], ref["mcse_sd"] / ref["sd"]),
             "ess_bulk_workflow": ours["ess_bulk"],
             "r_hat_workflow": ours["r_hat"],
+            # Tails (information, not part of the check).
+            **{
+                f"{q}_{who}": source[q]
+                for q in ("q02", "q98")
+                for who, source in (("workflow", ours), ("reference", ref))
+                if q in source
+            },
         }
     return rows
 
@@ -132,6 +139,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-samples", type=int, default=WORKFLOW_SETTINGS["num_samples"])
+    parser.add_argument(
+        "--batch-candidates",
+        type=int,
+        default=0,
+        help="overdispersed training candidates (surrogate_posterior's num_batch_candidates)",
+    )
     parser.add_argument("--speedup", action="store_true", help="time exploration on 1 and 2")
     parser.add_argument("--skip-workflow", action="store_true", help="only the speed-up runs")
     parser.add_argument("--work", type=pathlib.Path, default=None, help="default: a temp dir")
@@ -157,7 +170,11 @@ def main(argv=None):
     }
 
     if not args.skip_workflow:
-        settings = {**WORKFLOW_SETTINGS, "num_samples": args.num_samples}
+        settings = {
+            **WORKFLOW_SETTINGS,
+            "num_samples": args.num_samples,
+            "num_batch_candidates": args.batch_candidates,
+        }
         accounting = run_workflow(example, work / "workflow", args.workers, args.seed, settings)
         summary = summarise(workflow_draws(work / "workflow" / "out"))
         rows = compare(summary, reference["parameters"])

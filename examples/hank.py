@@ -61,6 +61,7 @@ SETTINGS = {
         # A dozen draws of a stuck 10-D chain have no full-rank covariance for the Gaussian
         # baseline: the quick run trains on the log density itself (the seed's recipe).
         "surrogate_baseline": None,
+        "num_batch_candidates": 0,
     },
     "full": {
         "sample": ("1984Q1", "2007Q4"),
@@ -76,6 +77,9 @@ SETTINGS = {
         "num_chains": 2,
         "surrogate_options": {"activation": "silu", "num_epochs": 300},
         "surrogate_baseline": "gaussian",
+        # Overdispersed training candidates drawn around the exploration draws (one parallel
+        # batch; see surrogate_posterior): none by default.
+        "num_batch_candidates": 0,
     },
 }
 
@@ -371,9 +375,12 @@ def write_outputs(result, posterior, out, accounting, args):
 def expected_evaluations(settings, dimension):
     s = settings
     explore = s["num_chains"] * (s["num_exploration_warmup"] + s["num_exploration"])
+    # One held-out check per proposal of each held-out exploration step.
     heldout = int(np.ceil(s["holdout_fraction"] * s["num_exploration"])) * s["num_chains"]
+    heldout *= s["num_proposals"]
     sampling = s["num_chains"] * (s["num_warmup"] + s["num_samples"])
-    return s["mode_steps"] * 3 * (dimension + 1) + explore * s["num_proposals"] + sampling + heldout
+    mode = s["mode_steps"] * 3 * (dimension + 1)
+    return mode + explore * s["num_proposals"] + s["num_batch_candidates"] + sampling + heldout
 
 
 def main(argv=None, settings=None):
@@ -445,6 +452,7 @@ def main(argv=None, settings=None):
             holdout_fraction=settings["holdout_fraction"],
             surrogate_options=settings["surrogate_options"],
             surrogate_baseline=settings["surrogate_baseline"],
+            num_batch_candidates=settings["num_batch_candidates"],
             progress_bar=False,
             check_convergence=not args.quick,
         )
