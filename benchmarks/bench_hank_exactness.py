@@ -146,6 +146,12 @@ def main(argv=None):
         help="overdispersed training candidates (surrogate_posterior's num_batch_candidates)",
     )
     parser.add_argument("--speedup", action="store_true", help="time exploration on 1 and 2")
+    parser.add_argument(
+        "--compare-existing",
+        action="store_true",
+        help="compare the run already in WORK/workflow (its accounting and draws) instead of "
+        "running the workflow again, e.g. against a newer reference",
+    )
     parser.add_argument("--skip-workflow", action="store_true", help="only the speed-up runs")
     parser.add_argument("--work", type=pathlib.Path, default=None, help="default: a temp dir")
     parser.add_argument("--json", type=pathlib.Path, default=None)
@@ -175,7 +181,14 @@ def main(argv=None):
             "num_samples": args.num_samples,
             "num_batch_candidates": args.batch_candidates,
         }
-        accounting = run_workflow(example, work / "workflow", args.workers, args.seed, settings)
+        if args.compare_existing:
+            if args.work is None:
+                parser.error("--compare-existing needs --work (the folder of the earlier run)")
+            path = work / "workflow" / "out" / "hank_accounting.json"
+            accounting = json.loads(path.read_text())
+            accounting.setdefault("total_wall_seconds", accounting["wall_seconds"])
+        else:
+            accounting = run_workflow(example, work / "workflow", args.workers, args.seed, settings)
         summary = summarise(workflow_draws(work / "workflow" / "out"))
         rows = compare(summary, reference["parameters"])
         min_ess = min(v["ess_bulk"] for v in summary.values())
