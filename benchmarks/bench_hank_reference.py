@@ -30,7 +30,7 @@ the evaluation count, the wall time, the machine and the command go to
 
 Run (``PYTHONPATH=.`` so that this checkout's package is imported):
      PYTHONPATH=. python benchmarks/bench_hank_reference.py --num-chains 4 --processes 2 \\
-         --num-warmup 5000 --num-samples 80000
+         --num-warmup 5000 --num-samples 80000 --overwrite
 """
 
 from __future__ import annotations
@@ -193,7 +193,14 @@ def main(argv=None):
     parser.add_argument(
         "--save-draws", type=pathlib.Path, default=None, help=".npz file for the draws"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file (the stored one)"
+    )
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.overwrite:
+        # The stored reference is data other benchmarks compare against: never replace it by
+        # accident (e.g. from run_all.py).
+        parser.error(f"--out {args.out} exists; pass --overwrite to replace it")
     for name in ("num_chains", "processes", "num_warmup", "num_samples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
