@@ -114,3 +114,34 @@ def test_cached_ge_jacobian_equals_sequence_jacobians_own_solution():
                 )
     # A monetary tightening lowers output and inflation on impact.
     assert reference["Y"]["rstar"][0, 0] < 0 and reference["pi"]["rstar"][0, 0] < 0
+
+
+def test_cheap_only_is_the_full_posterior_without_the_fixed_parameters_terms():
+    # --cheap-only fixes eis, phi and kappa at HANK_START: its log posterior must be the full
+    # one at the completed vector minus those three parameters' log prior and log-Jacobian
+    # (log dθ/dz = z for θ = exp z and for φ = 1 + exp z), and nothing else.
+    from numpyro_semipar.models.hank import HANK_PARAM_NAMES, hank_priors
+
+    sys.path.insert(0, str(EXAMPLE.parent))
+    try:
+        import hank as example
+    finally:
+        sys.path.remove(str(EXAMPLE.parent))
+    settings = example.SETTINGS["quick"]
+    cheap, _ = example.make_posterior(settings, cheap_only=True)
+    full, _ = example.make_posterior(settings)
+    fixed = ("eis", "phi", "kappa")
+    assert cheap.names == [n for n in HANK_PARAM_NAMES if n not in fixed]
+    z = cheap.start() + np.linspace(-0.2, 0.2, cheap.dimension)
+    completed = cheap.full_vector(z)
+    priors = hank_priors()
+    fixed_terms = sum(
+        priors[n].logpdf({"eis": 0.5, "phi": 0.5, "kappa": 0.1}[n])
+        + completed[HANK_PARAM_NAMES.index(n)]
+        for n in fixed
+    )
+    np.testing.assert_allclose(full(completed), cheap(z) + fixed_terms, rtol=1e-12)
+    with pytest.raises(ValueError, match="exclusive"):
+        example.make_posterior(settings, fix_household=True, cheap_only=True)
+    with pytest.raises(SystemExit):  # argparse: the two options exclude each other
+        example.parse_args(["--cheap-only", "--fix-household"])
