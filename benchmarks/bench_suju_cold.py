@@ -46,7 +46,8 @@ res = SuJu(3, 2, c=0.5, progress_bar=False).fit(y, x, rng_key=jax.random.key(0))
 t["fit"] = time.perf_counter()
 rate, rmse = score(np.asarray(res.params["alpha"]), res.groups, groups)
 out = {k: v - t["start"] for k, v in t.items()}
-out.update(compiles=compiles["count"], compile_seconds=compiles["seconds"], rate=float(rate), rmse=float(rmse))
+out.update(compiles=compiles["count"], compile_seconds=compiles["seconds"])
+out.update(rate=float(rate), rmse=float(rmse))
 print("RESULT", out)
 """
 
