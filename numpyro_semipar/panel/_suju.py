@@ -201,30 +201,23 @@ def grouped_interactive_effects(
             tol=tol,
             max_steps=max_steps,
         )
-        return GroupedFit(
-            np.asarray(fit.beta).reshape(num_groups, x.shape[2]),
-            np.asarray(fit.factors),
-            np.asarray(fit.loadings),
-            np.asarray(fit.residuals),
-            float(fit.ssr) / int(np.sum(observed)),
-            bool(fit.converged),
-            int(fit.num_iter),
+        num_cells = int(np.sum(observed))
+    else:
+        fit = bai_fit(
+            np.asarray(y),
             xe,
+            np.ravel(start),
+            num_factors=num_factors,
+            tol=tol,
+            max_steps=max_steps,
         )
-    fit = bai_fit(
-        np.asarray(y),
-        xe,
-        np.ravel(start),
-        num_factors=num_factors,
-        tol=tol,
-        max_steps=max_steps,
-    )
+        num_cells = y.size
     return GroupedFit(
         np.asarray(fit.beta).reshape(num_groups, x.shape[2]),
         np.asarray(fit.factors),
         np.asarray(fit.loadings),
         np.asarray(fit.residuals),
-        float(fit.ssr) / y.size,
+        float(fit.ssr) / num_cells,
         bool(fit.converged),
         int(fit.num_iter),
         xe,
